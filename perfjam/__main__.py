@@ -1,0 +1,5 @@
+import sys
+
+from perfjam.cli import main
+
+sys.exit(main())
