@@ -1,0 +1,226 @@
+"""perfjam.midi_io with real JACK MIDI ports (a private JACK server with the dummy backend)."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import queue
+import time
+
+import pytest
+
+from perfjam import midi_io
+from perfjam.midi_io import MidiError, MidiInput, MidiOutput, MidiPortError, find_port
+
+pytestmark = pytest.mark.jack
+_ids = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{os.getpid() % 10000}x{next(_ids)}"
+
+
+PROBE = (0x8F, 0, 0)  # a note-off on channel 16: harmless, and never part of what a test checks
+
+
+def drain(inbox: queue.SimpleQueue, count: int, timeout_s: float = 3.0) -> list:
+    """The next ``count`` items, probes left out (fewer if they do not come within the timeout)."""
+    items, deadline = [], time.monotonic() + timeout_s
+    while len(items) < count and time.monotonic() < deadline:
+        try:
+            item = inbox.get(timeout=0.01)
+        except queue.Empty:
+            continue
+        if item[-1] != PROBE:
+            items.append(item)
+    return items
+
+
+def settle(sender: MidiOutput, inbox: queue.SimpleQueue, timeout_s: float = 5.0) -> None:
+    """Wait until a new JACK connection carries messages: it takes effect at a later process cycle,
+    so a message sent right after connecting can be lost (seen on a loaded machine)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sender.send(PROBE)
+        try:
+            if inbox.get(timeout=0.02)[-1] == PROBE:
+                return
+        except queue.Empty:
+            pass
+    pytest.fail("the JACK MIDI connection never carried a message")
+
+
+def wait_for(predicate, timeout_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture
+def jack(jack_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(midi_io.ENV_API, "jack")
+    return jack_server
+
+
+def test_messages_flow_from_a_virtual_output_to_an_input_opened_by_name(jack: str):
+    client = unique("kbd")
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    with MidiOutput("keys", virtual=True, client_name=client) as keyboard:
+        assert f"{client}:keys" in midi_io.list_input_ports()
+        with MidiInput(f"{client}:keys", inbox) as port:
+            assert port.state == "connected" and port.name == f"{client}:keys" and port.api == "jack"
+            settle(keyboard, inbox)
+            before_s = time.perf_counter()
+            messages = [(0x90, 60, 100), (0x90, 64, 90), (0x80, 60, 0), (0x80, 64, 0)]
+            for message in messages:
+                assert keyboard.send(message)
+            received = drain(inbox, len(messages))
+    assert [message for _, message in received] == messages
+    times = [time_s for time_s, _ in received]
+    assert times == sorted(times) and before_s <= times[0] <= time.perf_counter()
+    assert all(isinstance(b, int) for _, message in received for b in message)
+
+
+def test_input_by_substring_and_index_with_a_tag(jack: str):
+    client = unique("subst")
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    with MidiOutput("piano-out", virtual=True, client_name=client) as source:
+        ports = midi_io.list_input_ports()
+        with MidiInput(client.upper(), inbox, tag="midi") as by_substring:
+            assert by_substring.name == f"{client}:piano-out"
+            settle(source, inbox)
+            source.note_on(2, 70, 80)
+            assert [(tag, msg) for tag, _, msg in drain(inbox, 1)] == [("midi", (0x92, 70, 80))]
+        with MidiInput(ports.index(f"{client}:piano-out"), inbox) as by_index:
+            assert by_index.name == f"{client}:piano-out"
+
+
+def test_output_opened_by_name_reaches_a_virtual_input(jack: str):
+    client = unique("synth")
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    with MidiInput("notes-in", inbox, virtual=True, client_name=client):
+        with MidiOutput(f"{client}:notes-in") as out:
+            settle(out, inbox)
+            assert out.note_on(0, 60, 100) and out.control_change(0, 64, 127) and out.note_off(0, 60)
+            assert [m for _, m in drain(inbox, 3)] == [(0x90, 60, 100), (0xB0, 64, 127), (0x80, 60, 0)]
+
+
+def test_panic_releases_open_notes_then_resets_every_channel(jack: str):
+    client = unique("panic")
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    with MidiInput("in", inbox, virtual=True, client_name=client):
+        with MidiOutput(f"{client}:in") as out:
+            settle(out, inbox)
+            out.note_on(0, 60, 100)
+            out.note_on(0, 64, 100)
+            out.note_on(9, 36, 120)
+            out.note_off(0, 64)
+            assert out.sounding_notes() == {(0, 60), (9, 36)}
+            drain(inbox, 4)
+            out.panic()
+            assert out.sounding_notes() == set()
+            received = [m for _, m in drain(inbox, 2 + 16 * 3)]
+    assert received[:2] == [(0x80, 60, 0), (0x89, 36, 0)]
+    for channel in range(16):
+        assert (0xB0 | channel, 123, 0) in received  # All Notes Off
+        assert (0xB0 | channel, 120, 0) in received  # All Sound Off
+        assert (0xB0 | channel, 64, 0) in received  # sustain pedal up
+    assert len(received) == 2 + 16 * 3
+
+
+def test_hot_plug_input_disconnects_and_reconnects(jack: str):
+    client = unique("plug")
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    keyboard = MidiOutput("keys", virtual=True, client_name=client)
+    port = MidiInput(f"{client}:keys", inbox)
+    try:
+        assert port.check() is False and port.state == "connected"
+        keyboard.close()  # the device goes away
+        assert wait_for(port.check) and port.state == "disconnected"
+        assert port.check() is False and port.state == "disconnected"  # still gone: no change
+        keyboard = MidiOutput("keys", virtual=True, client_name=client)  # ... and comes back
+        assert wait_for(port.check) and port.state == "connected" and port.name == f"{client}:keys"
+        settle(keyboard, inbox)
+        keyboard.note_on(0, 61, 100)
+        assert [m for _, m in drain(inbox, 1)] == [(0x90, 61, 100)]  # messages flow again
+    finally:
+        port.close()
+        keyboard.close()
+    assert port.state == "closed" and port.check() is False
+
+
+def test_hot_plug_output_drops_messages_while_its_port_is_gone(jack: str):
+    client = unique("gone")
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    synth = MidiInput("in", inbox, virtual=True, client_name=client)
+    out = MidiOutput(f"{client}:in")
+    try:
+        out.note_on(0, 60, 100)
+        synth.close()
+        assert wait_for(out.check) and out.state == "disconnected"
+        assert out.note_on(0, 62, 100) is False  # dropped, never raised
+        assert out.sounding_notes() == set()
+        out.panic()  # harmless while disconnected
+        synth = MidiInput("in", inbox, virtual=True, client_name=client)
+        assert wait_for(out.check) and out.state == "connected"
+        settle(out, inbox)
+        assert out.note_on(0, 63, 100)
+        assert [m for _, m in drain(inbox, 1)] == [(0x90, 63, 100)]
+    finally:
+        out.close()
+        synth.close()
+
+
+def test_unknown_port_names_the_available_ones(jack: str):
+    client = unique("avail")
+    with MidiOutput("here", virtual=True, client_name=client):
+        with pytest.raises(MidiPortError, match=f"no MIDI input named 'no-such-port'.*{client}:here"):
+            MidiInput("no-such-port", queue.SimpleQueue())
+        with pytest.raises(MidiPortError, match="no MIDI input number 999"):
+            MidiInput(999, queue.SimpleQueue())
+
+
+def test_find_port_rules():
+    ports = ["Piano:Piano MIDI 1 20:0", "Through:Port-0 14:0", "Through:Port-1 14:1"]
+    assert find_port(ports, 1) == 1
+    assert find_port(ports, "Through:Port-1 14:1") == 2
+    assert find_port(ports, "Piano:Piano MIDI 1 24:0") == 0  # replugged: other ALSA numbers
+    assert find_port(ports, "piano") == 0
+    with pytest.raises(MidiPortError, match="ambiguous"):
+        find_port(ports, "through")
+
+
+def test_alsa_api_fails_clearly_or_works(monkeypatch: pytest.MonkeyPatch):
+    if os.path.exists("/dev/snd/seq"):
+        assert "alsa" in midi_io.available_apis()
+        return
+    with pytest.raises(MidiError, match="cannot open the alsa MIDI API.*JACK"):
+        midi_io.list_input_ports("alsa")
+    assert "alsa" not in midi_io.available_apis()
+    with pytest.raises(MidiError, match="unknown MIDI API 'bogus'"):
+        midi_io.list_input_ports("bogus")
+
+
+def test_auto_api_falls_back_to_jack_without_an_alsa_sequencer(jack: str, monkeypatch: pytest.MonkeyPatch):
+    if os.path.exists("/dev/snd/seq"):
+        pytest.skip("this machine has an ALSA sequencer")
+    monkeypatch.delenv(midi_io.ENV_API)
+    assert midi_io.default_api() == "auto"
+    client = unique("auto")
+    with MidiOutput("x", virtual=True, client_name=client) as out:
+        assert out.api == "jack"
+    assert midi_io.available_apis() == ["jack"]
+
+
+def test_ports_subcommand_lists_ports(jack: str, capsys: pytest.CaptureFixture[str]):
+    client = unique("cli")
+    with MidiOutput("listed", virtual=True, client_name=client):
+        parser = argparse.ArgumentParser()
+        midi_io.add_arguments(parser)
+        assert midi_io.run(parser.parse_args(["--midi-api", "jack"])) == 0
+    out = capsys.readouterr().out
+    assert "MIDI API: jack" in out and f"{client}:listed" in out
