@@ -1,0 +1,468 @@
+"""Listen to models: samples as MIDI + WAV + piano roll, statistics against the data, broken-sound checks.
+
+    python -m training.listen --model perfjam-dynamics [--model perfjam-control ...] --out reports/NAME \
+        [--samples 4 --seconds 30 --temperature 1.0 --seed 0] [--data-dir data/asap-v1 --split test] \
+        [--density 2 8 --key C --scale major] [--sweep 1 2 4 8 16 --sweep-seconds 20 --sweep-samples 2]
+
+Each model gives ``--samples`` samples of ``--seconds`` from the default primer (sample i: seed + i);
+a conditioned model one such set per ``--density`` (default 8 notes/s) at ``--key``/``--scale``
+(default chromatic). A sample ends with a *release tail* (the model runs on with NOTE_ONs masked
+until every note is released, at most ``LONG_NOTE_S``): a note still open after it is stuck, one
+merely cut off at the end is not. ``summary.json``/``summary.md`` put each sample's ``perfjam.stats``
+next to the 5/50/95th percentiles over ``--seconds`` segments of the data split (the notes starting
+in a segment, at full length), flag a samples' median outside the 5-95 % range, count what sounds
+broken (trills, silences, long and stuck notes; with the data's rate) and, for conditioned models,
+sweep the density (achieved notes/s per request) and measure the share of notes in the scale at two keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from tqdm import tqdm
+
+from perfjam.controls import DENSITY_BIN_EDGES, PITCH_CLASS_NAMES, SCALES, control_vector, scale_histogram
+from perfjam.events import STEPS_PER_SECOND, EventReader, EventType, Vocab, decode_events, events_to_midi
+from perfjam.generate import DEFAULT_DENSITY_NOTES_PER_S, default_primer, generate_events
+from perfjam.model import ModelError, PerformanceModel, Sampler
+from perfjam.notes import Note
+from perfjam.stats import LONG_NOTE_S, Performance, performance_stats
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+TRILL_ALTERNATIONS = 16  # more alternations (17+ notes) sounds endless (2.7 % of ASAP 30-s segments)
+SILENCE_S = 3.0
+SWEEP_DENSITIES = (1.0, 2.0, 4.0, 8.0, 16.0)
+SCALE_KEYS = ("C", "F#")  # C major and F# major share only two pitch classes
+STATS = ("notes_per_s", "pitch_min", "pitch_max", "pitch_span", "velocity_mean", "velocity_std",
+         "polyphony_mean", "polyphony_max", "ioi_median_s", "ioi_p90_s", "longest_trill", "longest_silence_s")
+CHECKS = ("trills", "silences", "long_notes", "unclosed_notes", "stuck_notes")
+BLACK_KEYS = {1, 3, 6, 8, 10}
+Progress = Callable[[float], None]
+
+
+# ----------------------------------------------------------------------------- detectors
+
+
+@dataclass(frozen=True)
+class TrillRun:
+    pitches: tuple[int, int]  # (first, second) pitch of the run
+    start_s: float
+    end_s: float  # onset of the last note
+    alternations: int  # notes in the run - 1
+
+
+def trill_runs(notes: Sequence, longer_than: int = TRILL_ALTERNATIONS) -> list[TrillRun]:
+    """Runs of onsets alternating between two pitches (a b a b ...) with more than ``longer_than``
+    alternations. Onsets are the notes sorted by (start, pitch); a run goes on while each onset
+    repeats the pitch two before, differs from the previous one and starts after it (so a repeated
+    two-note chord is no trill)."""
+    onsets = sorted((round(n.start_s * STEPS_PER_SECOND), n.pitch, n.start_s) for n in notes)
+
+    def changes(i: int) -> bool:  # onset i comes after onset i - 1, on another pitch
+        return onsets[i][0] > onsets[i - 1][0] and onsets[i][1] != onsets[i - 1][1]
+
+    runs: list[TrillRun] = []
+    begin = 0  # the current run is onsets[begin:i]
+    for i in range(1, len(onsets) + 1):
+        if i < len(onsets) and changes(i) and (i - begin < 2 or onsets[i][1] == onsets[i - 2][1]):
+            continue
+        if i - 1 - begin > longer_than:
+            first, second, last = onsets[begin], onsets[begin + 1], onsets[i - 1]
+            runs.append(TrillRun((first[1], second[1]), first[2], last[2], i - 1 - begin))
+        if i < len(onsets):
+            begin = i - 1 if changes(i) else i
+    return runs
+
+
+def silences(notes: Sequence, longer_than_s: float = SILENCE_S, start_s: float = 0.0,
+             end_s: float | None = None) -> list[tuple[float, float]]:
+    """(start_s, end_s) of the stretches longer than ``longer_than_s`` with no note sounding,
+    between ``start_s`` and ``end_s`` (default: the end of the last note)."""
+    spans = sorted((n.start_s, n.end_s) for n in notes)
+    end_s = max((e for _, e in spans), default=start_s) if end_s is None else end_s
+    gaps, covered = [], start_s
+    for begin, end in [*spans, (end_s, end_s)]:
+        if min(begin, end_s) - covered > longer_than_s:
+            gaps.append((covered, min(begin, end_s)))
+        covered = max(covered, end)
+    return gaps
+
+
+def scale_share(notes: Sequence, key: int | str, scale: str) -> float:
+    """The share of notes whose pitch class is in the scale (nan without notes)."""
+    tonic = PITCH_CLASS_NAMES.index(key) if isinstance(key, str) else int(key)
+    classes = {(tonic + d) % 12 for d in SCALES[scale]}
+    return float(np.mean([n.pitch % 12 in classes for n in notes])) if notes else float("nan")
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+@dataclass
+class Sample:
+    events: list[int]
+    notes: list
+    unclosed_notes: int  # notes still sounding after the release tail
+    seconds: float  # primer + continuation (the release tail comes after)
+
+
+def sample_performance(model: PerformanceModel, seconds: float, temperature: float = 1.0,
+                       seed: int | None = None, control: np.ndarray | None = None,
+                       progress: Progress | None = None, tail: bool = True,
+                       max_events_per_s: float | None = None) -> Sample:
+    """``seconds`` generated from the default primer, then (``tail``) the release tail: the model
+    runs on with only TIME_SHIFTs and NOTE_OFFs of sounding pitches allowed, until nothing sounds
+    or ``LONG_NOTE_S`` has passed. ``max_events_per_s`` bounds the work (the sample then ends early)."""
+    vocab, sampler = model.info.vocab, Sampler(seed)
+    primer = default_primer(vocab)
+    budget = None if max_events_per_s is None else max(1, int(seconds * max_events_per_s))
+    events = generate_events(model, primer, seconds, temperature, None, sampler, control, progress, budget)
+    shift0, off0 = vocab.offsets[EventType.TIME_SHIFT], vocab.offsets[EventType.NOTE_OFF]
+    steps = sum(e - shift0 + 1 for e in events if shift0 <= e < shift0 + 100)
+    reader = EventReader(vocab)
+    for index in events:
+        reader.feed(index)
+    # generate_events feeds every event but the one that reached the end (unless its budget ran out)
+    tail_steps, tail_budget, last = 0, round(LONG_NOTE_S * STEPS_PER_SECOND), events[-1]
+    while tail and reader.sounding and tail_steps < tail_budget and steps > round(seconds * STEPS_PER_SECOND):
+        logits = model.step(last, control)
+        allowed = np.full(vocab.size, -np.inf)
+        allowed[shift0 : shift0 + 100] = logits[shift0 : shift0 + 100]
+        offs = [off0 + p for p in reader.sounding]
+        allowed[offs] = logits[offs]
+        last = sampler.sample(allowed, temperature)
+        if shift0 <= last < shift0 + 100:
+            last = shift0 + min(last - shift0 + 1, tail_budget - tail_steps) - 1
+            tail_steps += last - shift0 + 1
+        reader.feed(last)
+        events.append(last)
+    return Sample(events, decode_events(events, vocab), len(reader.sounding), steps / STEPS_PER_SECOND)
+
+
+def density_sweep(model: PerformanceModel, densities: Sequence[float] = SWEEP_DENSITIES,
+                  seconds: float = 20.0, samples: int = 2, temperature: float = 1.0, seed: int = 0,
+                  pitch_histogram: np.ndarray | None = None, progress: Progress | None = None,
+                  max_events_per_s: float | None = None) -> list[dict]:
+    """Achieved notes/s (onsets / ``seconds``) per requested density, over ``samples`` seeds."""
+    if not model.info.has_controls:
+        raise ValueError(f"model {model.info.name!r} has no controls: no density sweep")
+    rows = []
+    edges = (0.0, *DENSITY_BIN_EDGES, float("inf"))
+    for density in densities:
+        control = control_vector(density, pitch_histogram)
+        achieved = [len(sample_performance(model, seconds, temperature, seed + i, control, progress, False,
+                                           max_events_per_s).notes) / seconds for i in range(samples)]
+        b = int(np.searchsorted(DENSITY_BIN_EDGES, density, side="right"))  # perfjam.controls.density_bin
+        rows.append({"requested": density, "bin": [edges[b], edges[b + 1]],
+                     "achieved": float(np.mean(achieved)), "per_sample": [round(a, 3) for a in achieved]})
+    return rows
+
+
+def scale_check(model: PerformanceModel, keys: Sequence[str] = SCALE_KEYS, scale: str = "major",
+                density: float = DEFAULT_DENSITY_NOTES_PER_S, seconds: float = 20.0, samples: int = 2,
+                temperature: float = 1.0, seed: int = 0, progress: Progress | None = None) -> list[dict]:
+    """Per requested key: the share of notes in its scale and in the other keys' scales (None
+    without notes)."""
+    rows = []
+    for key in keys:
+        control = control_vector(density, scale_histogram(key, scale))
+        notes = []
+        for i in range(samples):
+            notes += sample_performance(model, seconds, temperature, seed + i, control, progress, False).notes
+        share = {k: round(scale_share(notes, k, scale), 4) if notes else None for k in keys}
+        rows.append({"key": key, "scale": scale, "notes": len(notes), "in_scale": share.pop(key),
+                     "in_other_keys": share, "chance": round(len(SCALES[scale]) / 12, 4)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def describe(notes: Sequence, unclosed: int, seconds: float) -> dict:
+    """``perfjam.stats`` of one performance plus the broken-sound checks (counts and extremes)."""
+    stats = performance_stats([Performance(notes, unclosed)]).to_dict()
+    trills = trill_runs(notes, 0)
+    gaps = silences(notes, 0.0, 0.0, max(seconds, max((n.end_s for n in notes), default=0.0)))
+    stats["longest_trill"] = max((t.alternations for t in trills), default=0)
+    stats["longest_silence_s"] = round(max((b - a for a, b in gaps), default=0.0), 3)
+    stats["trills"] = sum(t.alternations > TRILL_ALTERNATIONS for t in trills)
+    stats["silences"] = sum(b - a > SILENCE_S for a, b in gaps)
+    return stats
+
+
+def data_segments(data_dir: str | Path, split: str, vocab: Vocab, seconds: float,
+                  limit: int | None = None) -> list[list[Note]]:
+    """The split's performances cut into ``seconds``-long segments (full segments only): the notes
+    starting in each, shifted to start at 0 and kept at their full length."""
+    from training.prepare import load_prepared, split_files
+
+    tokens, offsets = load_prepared(data_dir, split, vocab.name)
+    segments: list[list[Note]] = []
+    for events in split_files(tokens, offsets)[:limit]:
+        notes = decode_events(np.asarray(events, np.int64), vocab)
+        full_segments = int(max((n.end_s for n in notes), default=0.0) // seconds)
+        buckets: list[list[Note]] = [[] for _ in range(full_segments)]
+        for n in notes:
+            if (k := int(n.start_s // seconds)) < len(buckets):
+                buckets[k].append(Note(n.pitch, n.velocity, n.start_s - k * seconds, n.end_s - k * seconds))
+        segments += buckets
+    return segments
+
+
+def compare(samples: Sequence[dict], data: Sequence[dict]) -> dict:
+    """Per statistic: the samples' values and median next to the data's percentiles, flagged when
+    the median lies outside the data's 5-95 % range."""
+    out = {}
+    for key in STATS:
+        values = [s[key] for s in samples if s[key] is not None]
+        out[key] = row = {"samples": values, "median": np.median(values).item() if values else None}
+        if reference := [d[key] for d in data if d[key] is not None]:
+            p5, p50, p95 = (float(v) for v in np.percentile(reference, [5, 50, 95]))
+            row.update(data_p5=p5, data_p50=p50, data_p95=p95,
+                       outside=sum(not p5 <= v <= p95 for v in values),
+                       flag=row["median"] is not None and not p5 <= row["median"] <= p95)
+    return out
+
+
+# ----------------------------------------------------------------------------- piano roll
+
+
+def render_piano_roll(notes: Sequence, png_path: str | Path, title: str, end_s: float | None = None) -> Path:
+    """A piano roll PNG: black-key rows shaded, notes coloured and faded by velocity, a velocity lane."""
+    end_s = max([end_s or 0.0, *(n.end_s for n in notes)]) or 1.0
+    low = min((n.pitch for n in notes), default=60) - 2
+    high = max((n.pitch for n in notes), default=72) + 2
+    fig, (roll, lane) = plt.subplots(2, 1, figsize=(12, 5.5), dpi=100, sharex=True,
+                                     gridspec_kw={"height_ratios": [5, 1], "hspace": 0.05})
+    for pitch in range(low, high + 1):
+        if pitch % 12 in BLACK_KEYS:
+            roll.axhspan(pitch - 0.5, pitch + 0.5, color="#e4e4ea", lw=0)
+        elif pitch % 12 == 0:
+            roll.axhline(pitch - 0.5, color="#b0b0c0", lw=0.6)
+    loudness = np.clip((np.array([n.velocity for n in notes], np.float64) - 16) / 96, 0, 1)
+    colours = plt.get_cmap("plasma")(0.1 + 0.8 * loudness)
+    if len(notes):
+        colours[:, 3] = 0.35 + 0.65 * loudness
+        starts = np.array([n.start_s for n in notes])
+        roll.barh([n.pitch for n in notes], [n.end_s - n.start_s for n in notes], left=starts, height=0.8,
+                  color=colours, edgecolor=colours[:, :3] * 0.6, linewidth=0.3)
+        lane.vlines(starts, 0, [n.velocity for n in notes], colors=colours, lw=1.2)
+    roll.set(xlim=(0, end_s), ylim=(low - 0.5, high + 0.5), ylabel="pitch", title=title)
+    c_rows = [p for p in range(low, high + 1) if p % 12 == 0]
+    roll.set_yticks(c_rows, [f"C{p // 12 - 1}" for p in c_rows])
+    lane.set(ylim=(0, 128), yticks=[0, 64, 127], ylabel="velocity", xlabel="time (s)")
+    fig.savefig(png_path, bbox_inches="tight")
+    plt.close(fig)
+    return Path(png_path)
+
+
+# ----------------------------------------------------------------------------- one model
+
+
+def _bar_progress(bar: tqdm) -> Progress:
+    """A ``Progress`` for several generations in a row (each restarts its seconds at 0)."""
+    last = 0.0
+
+    def progress(generated_s: float) -> None:
+        nonlocal last
+        delta = generated_s - (last if generated_s >= last else 0.0)
+        bar.update(max(0.0, min(delta, bar.total - bar.n)))  # float sums must not overshoot the total
+        last = generated_s
+
+    return progress
+
+
+def listen_to_model(model: PerformanceModel, args: argparse.Namespace, data: list[dict],
+                    soundfont: Path | None, stem: str) -> dict:
+    """Samples, files and the report entry of one model (``args`` as parsed by ``build_parser``)."""
+    from perfjam.synth import render_midi_to_wav
+
+    info, key, scale = model.info, args.key or "C", args.scale or "chromatic"
+    sets = [("default primer, no controls", "", None)]  # (label, file infix, control settings)
+    if info.has_controls:
+        densities = args.density or [DEFAULT_DENSITY_NOTES_PER_S]
+        sets = [(f"density {d:g} notes/s, {key} {scale}", f"d{d:g}-", dict(density=d, key=key, scale=scale))
+                for d in densities]
+    sweep_runs = args.sweep_samples * (len(args.sweep) + len(args.scale_keys)) if info.has_controls else 0
+    total_s = len(sets) * args.samples * args.seconds + sweep_runs * args.sweep_seconds
+    bar = tqdm(total=total_s, desc=info.name, unit="s", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s")
+    progress = _bar_progress(bar)
+    report: dict = {k: getattr(info, k) for k in ("layers", "hidden", "control_size", "quantized", "val_nll",
+                                                  "test_nll")}
+    report.update(model=info.name, path=str(info.path), vocab=info.vocab.name, data_segments=len(data),
+                  sets=[])
+    try:
+        for label, infix, settings in sets:
+            control = settings and control_vector(settings["density"], scale_histogram(key, scale))
+            rows, performances = [], []
+            for i in range(args.samples):
+                seed = args.seed + i
+                sample = sample_performance(model, args.seconds, args.temperature, seed, control, progress)
+                path = args.out / f"{stem}-{infix}{i + 1:02d}"
+                events_to_midi(sample.events, info.vocab).save(str(path.with_suffix(".mid")))
+                audio = render_midi_to_wav(path.with_suffix(".mid"), path.with_suffix(".wav"), soundfont)
+                stats = describe(sample.notes, sample.unclosed_notes, sample.seconds)
+                title = f"{stem} · T={args.temperature:g} · {stats['notes_per_s']:.1f} notes/s"
+                title += f" · asked for {label}" if settings else ""
+                render_piano_roll(sample.notes, path.with_suffix(".png"), title, sample.seconds)
+                rows.append({"name": path.name, "seed": seed, "wav_rms": round(audio.rms, 5),
+                             "wav_peak": round(audio.peak, 4), "broken": [c for c in CHECKS if stats[c]],
+                             "stats": stats})
+                performances.append(Performance(sample.notes, sample.unclosed_notes))
+            comparison = compare([r["stats"] for r in rows], data)
+            checks = {c: {"samples": sum(r["stats"][c] > 0 for r in rows), "of": len(rows),
+                          "data_rate": round(float(np.mean([d[c] > 0 for d in data])), 4) if data else None}
+                      for c in CHECKS}
+            report["sets"].append({"label": label, "control": settings, "samples": rows, "checks": checks,
+                                   "pooled": performance_stats(performances).to_dict(),
+                                   "comparison": comparison,
+                                   "flags": [k for k, v in comparison.items() if v.get("flag")]})
+        if info.has_controls and args.sweep_samples > 0:
+            sweep = density_sweep(model, args.sweep, args.sweep_seconds, args.sweep_samples, args.temperature,
+                                  args.seed, scale_histogram(key, scale), progress)
+            report["density_sweep"] = sweep
+            report["density_monotonic"] = bool(np.all(np.diff([row["achieved"] for row in sweep]) > 0))
+            density = args.density[0] if args.density else DEFAULT_DENSITY_NOTES_PER_S
+            report["scale"] = scale_check(model, args.scale_keys, args.scale or "major", density,
+                                          args.sweep_seconds, args.sweep_samples, args.temperature, args.seed,
+                                          progress)
+    finally:
+        bar.close()
+    return report
+
+
+# ----------------------------------------------------------------------------- summary.md
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return "–" if value is None else str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows] + [""]
+
+
+def write_markdown(summary: dict, path: Path) -> Path:
+    data, st = summary["data"], summary["settings"]
+    lines = ["# Listening report", "",
+             f"{st['samples']} samples × {st['seconds']:g} s at temperature {st['temperature']:g}, seeds "
+             f"from {st['seed']}; data: {st['seconds']:g}-s segments of `{data['dir']}` ({data['split']})"
+             + (f" – **{data['error']}**" if data.get("error") else "") + f". Broken: trills > "
+             f"{TRILL_ALTERNATIONS} alternations, silences > {SILENCE_S:g} s, long notes > "
+             f"{LONG_NOTE_S:g} s, unclosed notes after the release tail; stuck = long + unclosed.", ""]
+    for m in summary["models"]:
+        int8 = " (int8)" if m["quantized"] else ""
+        lines += [f"## {m['model']}{int8}", "", f"`{m['path']}` · {m['vocab']} · {m['layers']}×{m['hidden']}"
+                  f" · controls {m['control_size']} · val NLL {_fmt(m['val_nll'])} · test NLL "
+                  f"{_fmt(m['test_nll'])} · {m['data_segments']} data segments", ""]
+        for s in m["sets"]:
+            rows = [(key, r.get("data_p5"), r.get("data_p50"), r.get("data_p95"), r["median"],
+                     ", ".join(_fmt(v) for v in r["samples"]),
+                     f"⚠ outside ({r['outside']}/{len(r['samples'])})" if r.get("flag") else "")
+                    for key, r in s["comparison"].items()]
+            lines += [f"### {s['label']}", ""] + _table(
+                ("statistic", "data p5", "data median", "data p95", "samples median", "per sample", ""), rows)
+            rows = [(c, f"{r['samples']}/{r['of']}" + (" ⚠" if r["samples"] else ""),
+                     None if r["data_rate"] is None else f"{100 * r['data_rate']:.1f} %")
+                    for c, r in s["checks"].items()]
+            lines += _table(("check", "samples with it", "data segments with it"), rows)
+            for r in s["samples"]:
+                name, broken = r["name"], ", ".join(r["broken"]) or "nothing broken"
+                lines += [f"**{name}** ([mid]({name}.mid), [wav]({name}.wav)): "
+                          f"{r['stats']['notes_per_s']:.1f} notes/s, {broken}", "",
+                          f"![{name}]({name}.png)", ""]
+        if "density_sweep" in m:
+            verdict = "rises at every step" if m["density_monotonic"] else "does NOT rise at every step"
+            rows = [(r["requested"], "[{:g}, {:g})".format(*r["bin"]), r["achieved"],
+                     ", ".join(f"{a:.2f}" for a in r["per_sample"])) for r in m["density_sweep"]]
+            lines += ["### Density sweep", "", f"Achieved notes/s {verdict}.", ""]
+            lines += _table(("requested notes/s", "bin", "achieved notes/s", "per sample"), rows)
+            rows = [(r["key"], r["scale"], r["notes"], r["in_scale"],
+                     ", ".join(f"{k}: {_fmt(v)}" for k, v in r["in_other_keys"].items()), r["chance"])
+                    for r in m["scale"]]
+            lines += _table(("key", "scale", "notes", "in its scale", "in the other keys' scales", "chance"),
+                            rows)
+    path.write_text("\n".join(lines))
+    return path
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.listen", description=__doc__.splitlines()[0])
+    p.add_argument("--model", action="append", required=True, help="name or .onnx path (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="report folder, e.g. reports/NAME")
+    p.add_argument("--samples", type=int, default=4, help="samples per model (and per --density)")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of each sample and data segment")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0, help="sample i uses seed + i")
+    p.add_argument("--data-dir", type=Path, default=Path("data/asap-v1"), help="prepared data")
+    p.add_argument("--split", default="test")
+    p.add_argument("--data-limit", type=int, default=None, help="use the split's first N files")
+    p.add_argument("--density", type=float, nargs="+", default=None, metavar="NOTES_PER_S",
+                   help=f"conditioned models: a sample set per density ({DEFAULT_DENSITY_NOTES_PER_S:g})")
+    p.add_argument("--key", default=None, choices=PITCH_CLASS_NAMES, help="default C")
+    p.add_argument("--scale", default=None, choices=sorted(SCALES), help="default chromatic (check: major)")
+    p.add_argument("--sweep", type=float, nargs="+", default=list(SWEEP_DENSITIES), metavar="NOTES_PER_S")
+    p.add_argument("--sweep-seconds", type=float, default=20.0)
+    p.add_argument("--sweep-samples", type=int, default=2, help="seeds per sweep point (0: none)")
+    p.add_argument("--scale-keys", nargs=2, default=list(SCALE_KEYS), choices=PITCH_CLASS_NAMES)
+    p.add_argument("--soundfont", type=Path, default=None, help="SF2 for the WAVs (default: found)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.samples < 1 or args.seconds <= 0 or args.sweep_seconds <= 0 or args.sweep_samples < 0:
+        print("listen: needs --samples >= 1, --seconds > 0, --sweep-seconds > 0, --sweep-samples >= 0",
+              file=sys.stderr)
+        return 2
+    try:
+        from perfjam.synth import find_soundfont
+
+        soundfont = find_soundfont(args.soundfont)
+        models = [PerformanceModel.load(m) for m in args.model]
+    except (ModelError, OSError, RuntimeError) as exc:  # SynthError is a RuntimeError
+        print(f"listen: {exc}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    settings = {k: getattr(args, k) for k in ("samples", "seconds", "temperature", "seed")}
+    summary: dict = {"settings": settings, "data": {"dir": str(args.data_dir), "split": args.split},
+                     "models": []}
+    data: dict[str, list[dict]] = {}  # vocabulary name -> described data segments
+    stems: set[str] = set()
+    for model in models:
+        vocab = model.info.vocab
+        if vocab.name not in data:
+            try:
+                segments = data_segments(args.data_dir, args.split, vocab, args.seconds, args.data_limit)
+                data[vocab.name] = [describe(s, 0, args.seconds) for s in segments]
+            except (OSError, ValueError) as exc:
+                summary["data"]["error"] = f"no data to compare with: {exc}"
+                print(f"listen: {summary['data']['error']}", file=sys.stderr)
+                data[vocab.name] = []
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", model.info.path.name.removesuffix(".onnx")).strip("-")
+        stem = stem if stem not in stems else f"{stem}-{len(stems) + 1}"
+        stems.add(stem)
+        summary["models"].append(listen_to_model(model, args, data[vocab.name], soundfont, stem))
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(write_markdown(summary, args.out / "summary.md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
