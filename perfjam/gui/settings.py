@@ -1,0 +1,196 @@
+"""What the app remembers between runs (QSettings with typed getters).
+
+The default store is ``~/.config/PerfJam/PerfJam.ini`` (on Linux); tests and
+``perfjam --settings FILE`` use an INI file instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+MODES = ("call", "duet", "solo")
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+class Settings:
+    def __init__(self, path: str | Path | None = None) -> None:
+        if path is None:
+            self.q = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "PerfJam", "PerfJam")
+        else:
+            self.q = QSettings(str(path), QSettings.Format.IniFormat)
+
+    @property
+    def path(self) -> str:
+        return self.q.fileName()
+
+    def sync(self) -> None:
+        self.q.sync()
+
+    # ---- generic typed access -----------------------------------------------------------------
+    def _str(self, key: str, default: str | None = None) -> str | None:
+        value = self.q.value(key)
+        return default if value is None or value == "" else str(value)
+
+    def _float(self, key: str, default: float) -> float:
+        try:
+            return float(self.q.value(key, default))
+        except (TypeError, ValueError):
+            return default
+
+    def _int(self, key: str, default: int) -> int:
+        try:
+            return int(float(self.q.value(key, default)))
+        except (TypeError, ValueError):
+            return default
+
+    def _set(self, key: str, value: object) -> None:
+        if value is None:
+            self.q.remove(key)
+        else:
+            self.q.setValue(key, value)
+
+    # ---- ports --------------------------------------------------------------------------------
+    @property
+    def midi_input(self) -> str | None:
+        return self._str("midi/input")
+
+    @midi_input.setter
+    def midi_input(self, name: str | None) -> None:
+        self._set("midi/input", name)
+
+    @property
+    def midi_output(self) -> str | None:
+        return self._str("midi/output")
+
+    @midi_output.setter
+    def midi_output(self, name: str | None) -> None:
+        self._set("midi/output", name)
+
+    @property
+    def midi_api(self) -> str | None:
+        return self._str("midi/api")
+
+    @midi_api.setter
+    def midi_api(self, name: str | None) -> None:
+        self._set("midi/api", name)
+
+    # ---- model and sound ----------------------------------------------------------------------
+    @property
+    def model(self) -> str | None:
+        return self._str("model/name")
+
+    @model.setter
+    def model(self, name_or_path: str | None) -> None:
+        self._set("model/name", name_or_path)
+
+    @property
+    def soundfont(self) -> str | None:
+        return self._str("audio/soundfont")
+
+    @soundfont.setter
+    def soundfont(self, path: str | None) -> None:
+        self._set("audio/soundfont", path)
+
+    # ---- playing ------------------------------------------------------------------------------
+    @property
+    def temperature(self) -> float:
+        return _clamp(self._float("play/temperature", 1.0), MIN_TEMPERATURE, MAX_TEMPERATURE)
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self._set("play/temperature", round(_clamp(value, MIN_TEMPERATURE, MAX_TEMPERATURE), 2))
+
+    @property
+    def mode(self) -> str:
+        mode = self._str("play/mode", "call")
+        return mode if mode in MODES else "call"
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self._set("play/mode", value if value in MODES else "call")
+
+    @property
+    def response_gap_ms(self) -> int:
+        return int(_clamp(self._int("play/response_gap_ms", 600), 100, 5000))
+
+    @response_gap_ms.setter
+    def response_gap_ms(self, value: int) -> None:
+        self._set("play/response_gap_ms", int(value))
+
+    @property
+    def response_length_s(self) -> float:
+        return _clamp(self._float("play/response_length_s", 8.0), 1.0, 60.0)
+
+    @response_length_s.setter
+    def response_length_s(self, value: float) -> None:
+        self._set("play/response_length_s", float(value))
+
+    @property
+    def density(self) -> int:
+        """Index into the density choices (0 = follow the pianist)."""
+        return max(0, self._int("play/density", 0))
+
+    @density.setter
+    def density(self, value: int) -> None:
+        self._set("play/density", int(value))
+
+    @property
+    def key(self) -> int:
+        """-1 = any key (no pitch control), else the tonic's pitch class."""
+        return int(_clamp(self._int("play/key", -1), -1, 11))
+
+    @key.setter
+    def key(self, value: int) -> None:
+        self._set("play/key", int(value))
+
+    @property
+    def scale(self) -> str:
+        return self._str("play/scale", "major") or "major"
+
+    @scale.setter
+    def scale(self, value: str) -> None:
+        self._set("play/scale", value)
+
+    @property
+    def qwerty_octave(self) -> int:
+        return int(_clamp(self._int("play/qwerty_base", 60), 24, 96))
+
+    @qwerty_octave.setter
+    def qwerty_octave(self, value: int) -> None:
+        self._set("play/qwerty_base", int(value))
+
+    # ---- window and files ---------------------------------------------------------------------
+    @property
+    def geometry(self) -> QByteArray | None:
+        value = self.q.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @geometry.setter
+    def geometry(self, value: QByteArray | None) -> None:
+        self._set("window/geometry", value)
+
+    @property
+    def last_take(self) -> str | None:
+        return self._str("files/last_take")
+
+    @last_take.setter
+    def last_take(self, path: str | None) -> None:
+        self._set("files/last_take", path)
+
+    @property
+    def recent_models(self) -> list[str]:
+        value = self.q.value("files/recent_models") or []
+        return [str(v) for v in (value if isinstance(value, list) else [value])][:8]
+
+    def add_recent_model(self, path: str) -> None:
+        recent = [path] + [p for p in self.recent_models if p != path]
+        self.q.setValue("files/recent_models", recent[:8])
+
+    def remove_recent_model(self, path: str) -> None:
+        self.q.setValue("files/recent_models", [p for p in self.recent_models if p != path])
