@@ -1,0 +1,167 @@
+"""``perfjam jam``: the live engine without the GUI, until Ctrl-C.
+
+    perfjam jam --midi-in NAME --midi-out NAME --mode call|duet|solo --temperature T \
+        --model NAME --record FILE.mid [--no-audio] [--midi-api jack|alsa]
+
+Without ``--midi-in`` a virtual input port "PerfJam In" is opened for a keyboard to connect to;
+without ``--midi-out`` a virtual output "PerfJam Out". SIGINT / SIGTERM stop cleanly: every
+note is released and the recording is finished. A one-line status (MIDI events in/out, model
+step time, late notes, timing) is refreshed in place. Recordings interrupted by a crash are
+recovered first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from perfjam.engine import (
+    VIRTUAL_INPUT,
+    VIRTUAL_OUTPUT,
+    Engine,
+    EngineConfig,
+    ErrorReport,
+    MidiSettings,
+    StatusReport,
+)
+from perfjam.model import DEFAULT_MODEL, ModelError, PerformanceModel
+from perfjam.recorder import Recorder, recordings_dir
+
+MODE_NAMES = {"call": "call", "call-and-response": "call", "duet": "duet", "solo": "solo"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--midi-in", metavar="NAME",
+                        help=f'input port (name, substring or index); default: a virtual port '
+                        f'"{VIRTUAL_INPUT}"')
+    parser.add_argument("--midi-out", metavar="NAME",
+                        help=f'output port for the AI\'s notes; default: a virtual port "{VIRTUAL_OUTPUT}"')
+    parser.add_argument("--no-midi-out", action="store_true", help="no MIDI output at all")
+    parser.add_argument("--mode", default="call", choices=sorted(MODE_NAMES),
+                        help="call (answers when you pause), duet (plays along), solo (default: call)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: off)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"model name or .onnx path (default {DEFAULT_MODEL})")
+    parser.add_argument("--record", type=Path, metavar="FILE.mid", help="record the session to a MIDI file")
+    parser.add_argument("--no-audio", action="store_true", help="no synth: MIDI out only")
+    parser.add_argument("--soundfont", type=Path, help="SoundFont for the synth (default: a GM piano)")
+    parser.add_argument("--midi-api", choices=["auto", "jack", "alsa"], default=None,
+                        help="MIDI API (default: $PERFJAM_MIDI_API, else auto)")
+    parser.add_argument("--channel", type=int, default=1,
+                        help="MIDI channel of the AI's notes, 1-16 (default 1)")
+    parser.add_argument("--thru", action="store_true",
+                        help="also send your notes to the output (on the next channel)")
+    parser.add_argument("--gap-ms", type=float, default=600.0, help="call: your silence before it answers")
+    parser.add_argument("--length-s", type=float, default=6.0, help="call: the longest answer")
+    parser.add_argument("--lookahead-ms", type=float, default=150.0, help="generation look-ahead")
+    parser.add_argument("--primer", type=Path, help="solo: a MIDI file to continue")
+    parser.add_argument("--notes-per-s", type=float, help="note density control (conditioned models)")
+    parser.add_argument("--seed", type=int, help="sampling seed")
+    parser.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)  # accelerated tests
+
+
+def status_line(s: StatusReport) -> str:
+    ports = f"in {s.midi_in or '-'} ({s.midi_in_state}) out {s.midi_out or '-'} ({s.midi_out_state})"
+    line = (f"[{s.mode} {s.state}] T={s.temperature:.2f} events in {s.events_in} out {s.events_out} | "
+            f"step {s.step_ms_p50:.2f}/{s.step_ms_p99:.2f} ms | late {s.late_notes} | "
+            f"timing p99 {s.timing_error_ms_p99:.2f} ms | thru p99 {s.thru_latency_ms_p99:.2f} ms | {ports}")
+    if s.recording_path:
+        minutes, seconds = divmod(int(s.recording_elapsed_s), 60)
+        line += f" | rec {minutes:02d}:{seconds:02d}"
+    return line
+
+
+def run(args: argparse.Namespace) -> int:
+    folders = {recordings_dir().expanduser().absolute()}
+    if args.record:
+        folders.add(args.record.expanduser().absolute().parent)
+    for folder in sorted(folders):
+        for path in Recorder.recover_all(folder):
+            print(f"recovered an interrupted recording: {path}", file=sys.stderr)
+    if not 1 <= args.channel <= 16:
+        print("perfjam jam: --channel must be 1..16", file=sys.stderr)
+        return 2
+    try:
+        model = PerformanceModel.load(args.model)
+    except ModelError as exc:
+        print(f"perfjam jam: {exc}", file=sys.stderr)
+        return 2
+    synth = None
+    if not args.no_audio:
+        from perfjam.synth import Synth, SynthConfig, SynthError
+
+        try:
+            synth = Synth(SynthConfig(soundfont=args.soundfont))
+        except SynthError as exc:
+            print(f"perfjam jam: {exc}", file=sys.stderr)
+            return 2
+        if not synth.start():
+            print("perfjam jam: no audio output could be opened; continuing with MIDI only", file=sys.stderr)
+    config = EngineConfig(mode=MODE_NAMES[args.mode], temperature=args.temperature, top_p=args.top_p,
+                          gap_ms=args.gap_ms, response_length_s=args.length_s, lookahead_ms=args.lookahead_ms,
+                          primer=str(args.primer) if args.primer else None, notes_per_s=args.notes_per_s,
+                          seed=args.seed, speed=args.speed)
+    midi = MidiSettings(
+        api=args.midi_api, input_name=args.midi_in or VIRTUAL_INPUT, input_virtual=args.midi_in is None,
+        output_name=None if args.no_midi_out else (args.midi_out or VIRTUAL_OUTPUT),
+        output_virtual=args.midi_out is None, out_channel=args.channel - 1, thru=args.thru,
+        thru_channel=args.channel % 16,
+    )
+    engine = Engine(model, config, synth=synth, midi=midi)
+    from perfjam.midi_io import MidiError
+
+    try:
+        engine.start()
+    except MidiError as exc:
+        print(f"perfjam jam: {exc}", file=sys.stderr)
+        if synth is not None:
+            synth.close()
+        return 2
+    if args.record:
+        engine.start_recording(args.record.expanduser().absolute())
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    tty = sys.stdout.isatty()
+    last_line, printed = "", 0.0
+    try:
+        while not stop.wait(0.2) and engine.running:
+            last_line, printed = _show_reports(engine, last_line, printed, tty)
+    finally:
+        engine.stop()
+        _show_reports(engine, last_line, 0.0, tty, final=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if synth is not None:
+            synth.close()
+    if args.record:
+        print(f"recording: {args.record}")
+    return 0
+
+
+def _show_reports(engine: Engine, last_line: str, printed: float, tty: bool, final: bool = False):
+    import time
+
+    status = None
+    while True:
+        try:
+            report = engine.reports.get_nowait()
+        except queue.Empty:
+            break
+        if isinstance(report, StatusReport):
+            status = report
+        elif isinstance(report, ErrorReport):
+            print(("\n" if tty else "") + f"error: {report.message}", file=sys.stderr, flush=True)
+    if status is not None:
+        last_line = status_line(status)
+    now = time.monotonic()
+    if tty:
+        print("\r\x1b[K" + last_line, end="\n" if final else "", flush=True)
+    elif last_line and (final or now - printed >= 2.0):
+        print(last_line, flush=True)
+        printed = now
+    return last_line, printed
