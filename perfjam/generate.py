@@ -38,6 +38,7 @@ PRIMER_CHORD_S = 0.5  # as Magenta's --primer_pitches: one quarter note at 120 b
 PRIMER_VELOCITY = 100
 DEFAULT_DENSITY_NOTES_PER_S = 8.0
 MAX_EVENTS_PER_S = 1000  # a safety net against a model that never advances time
+MAX_NOTE_S = 8.0  # as the live engine's EngineConfig.max_note_s: no note is held longer
 
 Progress = Callable[[float], None]  # called with the seconds generated so far
 
@@ -74,8 +75,12 @@ def generate_events(
     control: np.ndarray | None = None,
     progress: Progress | None = None,
     max_events: int | None = None,
+    max_note_s: float | None = MAX_NOTE_S,
 ) -> list[int]:
     """The primer followed by sampled events that advance time by ``seconds``.
+
+    A note the model holds longer than ``max_note_s`` is released by a NOTE_OFF fed to the model
+    (the live engine's rule for AI notes), so no sample holds a note forever.
 
     The model is reset, then fed the primer and every sampled event. The last TIME_SHIFT is
     shortened so the continuation lasts exactly ``seconds`` (unless ``max_events``, default
@@ -90,12 +95,32 @@ def generate_events(
     target_steps = seconds_to_step(seconds)
     budget = max_events if max_events is not None else max(1, int(seconds * MAX_EVENTS_PER_S))
 
+    off_offset = vocab.offsets[EventType.NOTE_OFF]
+    max_note_steps = seconds_to_step(max_note_s) if max_note_s else None
+    onset_steps: dict[int, int] = {}  # sounding pitch -> step of its NOTE_ON
+    step = 0
+
+    def follow(index: int) -> None:
+        nonlocal step
+        if index < off_offset:
+            onset_steps[index] = step
+        elif index < shift_offset:
+            onset_steps.pop(index - off_offset, None)
+        elif index < shift_offset + MAX_SHIFT_STEPS:
+            step += index - shift_offset + 1
+
     model.reset()
     for index in primer_events:
         logits = model.step(int(index), control)
+        follow(int(index))
     events = [int(i) for i in primer_events]
     elapsed_steps = 0
     for _ in range(budget):
+        if max_note_steps is not None:
+            for pitch in [p for p, onset in onset_steps.items() if step - onset >= max_note_steps]:
+                events.append(off_offset + pitch)
+                follow(off_offset + pitch)
+                logits = model.step(off_offset + pitch, control)
         if elapsed_steps >= target_steps:
             break
         index = sampler.sample(logits, temperature, top_p)
@@ -106,6 +131,7 @@ def generate_events(
             if progress is not None:
                 progress(elapsed_steps / STEPS_PER_SECOND)
         events.append(index)
+        follow(index)
         if elapsed_steps < target_steps:
             logits = model.step(index, control)
     return events

@@ -150,6 +150,7 @@ def _phrase(keys) -> None:
     keys.note_off(0, 48)
 
 
+@pytest.mark.timeout(900)  # includes training the toy model on a busy machine
 @pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("import") is None,
                     reason="needs Xvfb and ImageMagick (apt install xvfb imagemagick)")
 def test_the_real_app_answers_a_phrase_and_shows_it(jack_server, toy_model, tmp_path):

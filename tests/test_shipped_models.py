@@ -61,7 +61,8 @@ def test_metadata_names_vocabulary_controls_and_nll(variant):
         assert info.control_layout == json.loads(json.dumps(CONTROL_LAYOUT)), "controls differ from the app's"
     else:
         assert info.control_layout is None and not info.has_controls
-    assert info.quantized == variant.endswith(".int8")
+    if variant.endswith(".int8"):
+        assert info.quantized  # NAME.onnx itself is int8 where that costs <= 0.01 nats/event
     for key in ("val_nll", "test_nll"):
         nll = getattr(info, key)
         assert nll is not None, f"{variant}: metadata carries no {key}"

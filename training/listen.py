@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from perfjam.controls import DENSITY_BIN_EDGES, PITCH_CLASS_NAMES, SCALES, control_vector, scale_histogram
 from perfjam.events import STEPS_PER_SECOND, EventReader, EventType, Vocab, decode_events, events_to_midi
-from perfjam.generate import DEFAULT_DENSITY_NOTES_PER_S, default_primer, generate_events
+from perfjam.generate import DEFAULT_DENSITY_NOTES_PER_S, MAX_NOTE_S, default_primer, generate_events
 from perfjam.model import ModelError, PerformanceModel, Sampler
 from perfjam.notes import Note
 from perfjam.stats import LONG_NOTE_S, Performance, performance_stats
@@ -130,12 +130,22 @@ def sample_performance(model: PerformanceModel, seconds: float, temperature: flo
     shift0, off0 = vocab.offsets[EventType.TIME_SHIFT], vocab.offsets[EventType.NOTE_OFF]
     steps = sum(e - shift0 + 1 for e in events if shift0 <= e < shift0 + 100)
     reader = EventReader(vocab)
+    onset_steps: dict[int, int] = {}
     for index in events:
-        reader.feed(index)
+        for action in reader.feed(index):
+            if action.is_on:
+                onset_steps[action.pitch] = action.step
     # generate_events feeds every event but the one that reached the end (unless its budget ran out)
     tail_steps, tail_budget, last = 0, round(LONG_NOTE_S * STEPS_PER_SECOND), events[-1]
+    max_note_steps = round(MAX_NOTE_S * STEPS_PER_SECOND)
     while tail and reader.sounding and tail_steps < tail_budget and steps > round(seconds * STEPS_PER_SECOND):
         logits = model.step(last, control)
+        overdue = [p for p in reader.sounding if reader.step - onset_steps.get(p, 0) >= max_note_steps]
+        if overdue:  # generate_events' rule: no note is held longer than MAX_NOTE_S
+            last = off0 + overdue[0]
+            reader.feed(last)
+            events.append(last)
+            continue
         allowed = np.full(vocab.size, -np.inf)
         allowed[shift0 : shift0 + 100] = logits[shift0 : shift0 + 100]
         offs = [off0 + p for p in reader.sounding]
