@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from perfjam.engine import NoteReport
+    from perfjam.engine_loop import raise_priority
+
+    raise_priority(20)  # this thread's Python work must not hold the engine up (GIL, see docs)
 
     with tempfile.TemporaryDirectory() as tmp, jack_server(not args.jack_no_realtime) as (server, jack_mode):
         model = resolve_model(args, Path(tmp))

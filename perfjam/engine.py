@@ -50,6 +50,7 @@ class EngineConfig:
     seed: int | None = None
     speed: float = 1.0  # music runs this many times faster than real time (tests, benchmarks)
     late_ms: float = 1.0
+    spin_ms: float = 0.5  # the timed wait ends this early; the last stretch to a due note is spun
     wait_cap_ms: float = 20.0  # longest idle wait between housekeeping turns
     hotplug_interval_s: float = 0.5
     status_interval_s: float = 0.25

@@ -14,6 +14,7 @@ from perfjam.recorder import Recorder, default_recording_path, normal_priority
 
 _perf = time.perf_counter
 DEFAULT_NOTES_PER_S = 8.0
+MISSING_PORT_RETRY_S = 2.0
 
 
 def _quiesce() -> None:
@@ -71,17 +72,25 @@ class EngineControl:
                     raise
                 self._error(str(exc))
 
-    def _check_ports(self) -> None:
+    def _check_ports(self, now: float, idle: bool) -> None:
+        """Hot-plug. A port that was open is checked cheaply (one listing on its own client). A
+        port never found needs a new MIDI client per try, which python-rtmidi creates holding the
+        GIL (tens to hundreds of ms on JACK): tried every ``MISSING_PORT_RETRY_S``, and only
+        while the AI is idle (nothing due or being generated), never under its notes."""
         if self.input is not None:
             if self.input.check() and not self.input.connected:
                 self._human_lost()
-        elif self.in_name and not self.in_virtual:
-            self._open_input(self.in_name, False)
         if self.output is not None:
             if self.output.check() and self.output.connected:
                 self.output.panic()  # whatever was left sounding on the device before it went away
-        elif self.out_name and not self.out_virtual:
-            self._open_output(self.out_name, False)
+        missing_in = self.input is None and self.in_name and not self.in_virtual
+        missing_out = self.output is None and self.out_name and not self.out_virtual
+        if (missing_in or missing_out) and idle and now >= self.next_probe_s:
+            self.next_probe_s = now + MISSING_PORT_RETRY_S
+            if missing_in:
+                self._open_input(self.in_name, False)
+            if missing_out:
+                self._open_output(self.out_name, False)
 
     def _human_lost(self) -> None:
         """The human's notes end: synth, thru, and the model hears the release."""

@@ -23,6 +23,7 @@ from perfjam.recorder import AI, HUMAN, Recorder
 from perfjam.scheduler import AiNote, Clock, HeardNote, LiveStream, TimingStat
 
 PRIMER_MAX_S = 10.0
+GIL_SWITCH_INTERVAL_S = 0.0002
 SLOW_WORK_CLEARANCE_S = 0.004  # port checks and status only when no AI note is due this soon
 _perf = time.perf_counter
 
@@ -62,6 +63,7 @@ class EngineLoop(EngineControl):
         self.playing = cfg.playing
         self.lookahead_s = cfg.lookahead_ms / 1000.0
         self.late_s = cfg.late_ms / 1000.0
+        self.spin_s = cfg.spin_ms / 1000.0
         self.sampler = Sampler(cfg.seed)
         self.synth = engine.synth
         self.human_ch = self.synth.config.human_channel if self.synth else 0
@@ -90,8 +92,10 @@ class EngineLoop(EngineControl):
         ports are opened here so that JACK's client threads inherit this thread's priority."""
         cfg = self.cfg
         self.priority = raise_priority(cfg.realtime_priority)
-        if sys.getswitchinterval() > 0.001:
-            sys.setswitchinterval(0.001)  # another Python thread holding the GIL delays us less
+        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+            # Waking for a due note, this thread waits at most this long for a GIL held by another
+            # Python thread (the default is 5 ms); the spin margin (spin_ms) absorbs it.
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         if cfg.manage_gc and gc.isenabled():
             # A cyclic GC pass holds the GIL for milliseconds (hundreds with a big heap), whichever
             # thread triggers it. While the engine runs, its thread collects, in quiet moments.
@@ -110,6 +114,7 @@ class EngineLoop(EngineControl):
             self._load_primer(cfg.primer)
         now = _perf()
         self.next_status_s = self.next_check_s = self.next_safety_s = self.next_gc_s = now
+        self.next_probe_s = now
         self.gc_count = 0
         self.steps_mark = (now, 0)
         self.events_per_s = 0.0
@@ -225,12 +230,12 @@ class EngineLoop(EngineControl):
         now = _perf()
         t = now + self.cfg.wait_cap_ms / 1000.0
         pending = self.stream.pending
-        if pending and pending[0].time_s < t:
-            t = pending[0].time_s
+        if pending and pending[0].time_s - self.spin_s < t:
+            t = pending[0].time_s - self.spin_s  # then _send_due spins to the exact time
         if self._active():
             generate_at = self.stream.horizon_s - self.lookahead_s
-            if pending and pending[0].time_s - now < self.guard_s:
-                generate_at = pending[0].time_s  # after that note (see _generate)
+            if pending and pending[0].time_s - now < self.guard_s + self.spin_s:
+                generate_at = pending[0].time_s - self.spin_s  # that note first (see _generate)
             t = min(t, generate_at)
         elif self.mode == "call" and self.heard_since_answer and self.playing:
             t = min(t, self.last_human_s + self.gap_s / self.clock.speed)
@@ -299,17 +304,10 @@ class EngineLoop(EngineControl):
                 self._release_ai()
 
     # --- AI output ---------------------------------------------------------------------------------
-    def _send(self, note: AiNote, scheduled: bool) -> None:
-        """One AI note action to the synth and MIDI out; ``scheduled``: sent because it was due
-        (timed), else sent now (a release)."""
+    def _send(self, note: AiNote, scheduled: bool) -> float:
+        """One AI note action to the synth and MIDI out; returns the time it was sent."""
         t = _perf()
         pitch, synth, out = note.pitch, self.synth, self.output
-        if scheduled:
-            error = t - note.time_s
-            self.timing_error.add(error)
-            if error > self.late_s:
-                self.late += 1
-                self.late_log.append((round(error * 1000, 3), round((t - self.turn_s) * 1000, 3), pitch, t))
         if note.is_on:
             if synth is not None:
                 synth.note_on(self.ai_ch, pitch, note.velocity)
@@ -322,6 +320,19 @@ class EngineLoop(EngineControl):
             if out is not None:
                 out.send((0x80 | self.midi.out_channel, pitch, 0))
             self.ai_open.pop(pitch, None)
+        if not scheduled:
+            self._sent(note, t, False)
+        return t
+
+    def _sent(self, note: AiNote, t: float, scheduled: bool) -> None:
+        """Bookkeeping after sending: timing, recording, report, the heard log."""
+        pitch = note.pitch
+        if scheduled:
+            error = t - note.time_s
+            self.timing_error.add(error)
+            if error > self.late_s:
+                self.late += 1
+                self.late_log.append((round(error * 1000, 3), round((t - self.turn_s) * 1000, 3), pitch, t))
         self.events_out += 1
         at = note.time_s if scheduled else t
         if self.recorder is not None:
@@ -332,10 +343,24 @@ class EngineLoop(EngineControl):
             self.heard.append(HeardNote(note.step, "ai", pitch, note.velocity, note.is_on))
 
     def _send_due(self) -> None:
+        """Every due AI note, sent first (a chord goes out together), bookkeeping after. A note
+        due within ``spin_ms`` is waited for by spinning: the timed wait ends that early."""
         pending, stream = self.stream.pending, self.stream
+        if not pending:
+            return
+        now = _perf()
+        due = pending[0].time_s
+        if now < due:
+            if due - now > self.spin_s:
+                return
+            while _perf() < due:
+                pass
+        sent = []
         while pending and pending[0].time_s <= _perf():
             note = pending.popleft()
-            self._send(note, True)
+            sent.append((note, self._send(note, True)))
+        for note, t in sent:
+            self._sent(note, t, True)
             stream.mark_sent(note.seq)
 
     def _release_ai(self) -> None:
@@ -375,14 +400,14 @@ class EngineLoop(EngineControl):
         if not self._active():
             return
         stream, clock, inbox_empty = self.stream, self.clock, self.inbox.empty
-        pending, lookahead, guard = stream.pending, self.lookahead_s, self.guard_s
+        pending, lookahead, guard = stream.pending, self.lookahead_s, self.guard_s + self.spin_s
         end_step = self.answer_end_step if self.mode == "call" else None
         while True:
             now = _perf()
             if stream.horizon_s >= now + lookahead or not inbox_empty():
                 return
             if pending and pending[0].time_s - now < guard:
-                return  # send it first; generation resumes after
+                return  # send it first (a step could make it late); generation resumes after
             min_step = clock.step_at(now) + self.reaction_steps
             if self.forced and stream.step >= min_step:
                 stream.push_forced((self.forced.popleft(),), self.control)
@@ -415,7 +440,7 @@ class EngineLoop(EngineControl):
             self.stream.catch_up(self.clock.step_at(now), self.control)
         if now >= self.next_check_s:
             self.next_check_s = now + self.cfg.hotplug_interval_s
-            self._check_ports()
+            self._check_ports(now, idle=not pending and not self._active())
         if now >= self.next_safety_s:
             self.next_safety_s = now + 0.1
             limit = self.cfg.max_note_s / self.clock.speed + 1.0

@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         thru_channel=args.channel % 16,
     )
     engine = Engine(model, config, synth=synth, midi=midi)
+    from perfjam.engine_loop import raise_priority
     from perfjam.midi_io import MidiError
 
     try:
@@ -124,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.record:
         engine.start_recording(args.record.expanduser().absolute())
+    # This thread touches the GIL 5 times a second; preempted while holding it, it would hold
+    # the engine thread up: it gets the engine's priority (see docs/ARCHITECTURE.md).
+    raise_priority(config.realtime_priority)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     tty = sys.stdout.isatty()

@@ -145,7 +145,9 @@ class Recorder:
             self.events += len(lines)
 
     def _run(self) -> None:
-        normal_priority()  # started from the engine thread: never inherit its real-time priority
+        # Started from the engine thread, this thread keeps its (real-time) priority: preempted
+        # while it holds the GIL, it would hold the engine up. Its work is a few lines of Python
+        # every flush; the MIDI file is built by a child process at normal priority.
         last_sync = time.monotonic()
         try:
             self._file.flush()
@@ -322,8 +324,8 @@ def _finish_elsewhere(journal: Path, target: Path) -> Path:
     package_root = str(Path(__file__).resolve().parent.parent)
     paths = [package_root, os.environ.get("PYTHONPATH")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    code = "import sys; from pathlib import Path; from perfjam.recorder import _finish; " \
-           "_finish(Path(sys.argv[1]), Path(sys.argv[2]))"
+    code = "import sys; from pathlib import Path; from perfjam.recorder import _finish, normal_priority; " \
+           "normal_priority(); _finish(Path(sys.argv[1]), Path(sys.argv[2]))"
     try:
         done = subprocess.run([sys.executable, "-c", code, str(journal), str(target)], env=env,
                               capture_output=True, text=True, timeout=600)

@@ -309,18 +309,25 @@ def test_output_port_unplugged_and_replugged(jam_rig, engine_models):
 
 
 def test_ports_missing_at_start_connect_when_they_appear(jam_rig, engine_models):
-    engine = jam_rig.engine(engine_models["dense"], mode="solo", hotplug_interval_s=0.1,
+    """Looked for every 2 s while the AI is idle (here: call mode, listening)."""
+    import queue
+
+    engine = jam_rig.engine(engine_models["dense"], mode="call", hotplug_interval_s=0.1,
                             midi={"input_name": "latekb:keys", "output_name": "latels:listen"})
     status = engine.status()
     assert (status.midi_in_state, status.midi_out_state) == ("disconnected", "disconnected")
-    import queue
-
-    late_in = jam_rig.midi_io.MidiInput("listen", queue.SimpleQueue(), api="jack", virtual=True,
-                                        client_name="latels")
+    late_out = jam_rig.midi_io.MidiInput("listen", queue.SimpleQueue(), api="jack", virtual=True,
+                                         client_name="latels")
+    late_keys = jam_rig.midi_io.MidiOutput("keys", api="jack", virtual=True, client_name="latekb")
     try:
-        assert jam_rig.wait_for(lambda: engine.status().midi_out_state == "connected", 3.0)
+        assert jam_rig.wait_for(lambda: engine.status().midi_out_state == "connected", 6.0)
+        assert jam_rig.wait_for(lambda: engine.status().midi_in_state == "connected", 6.0)
+        late_keys.send((0x90, 60, 90))
+        assert jam_rig.wait_for(lambda: engine.status().events_in == 1, 2.0)
     finally:
-        late_in.close()
+        engine.stop()
+        late_keys.close()
+        late_out.close()
 
 
 def test_changing_the_output_port_releases_the_old_one(jam_rig, engine_models):
