@@ -355,7 +355,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = args.paths or [recordings_dir()]
+    # The default folder may not exist yet (nothing was ever recorded): nothing to recover then.
+    paths = args.paths or [p for p in [recordings_dir()] if p.exists()]
     recovered: list[Path] = []
     status = 0
     for path in paths:
