@@ -260,17 +260,6 @@ def start_engine(model: str, mode: str, speed: float, client: str, synth_jack: b
     return engine, synth
 
 
-def drain(engine) -> list:
-    import queue
-
-    out = []
-    while True:
-        try:
-            out.append(engine.reports.get_nowait())
-        except queue.Empty:
-            return out
-
-
 # --- the benchmark ------------------------------------------------------------------------------------
 def run_condition(model: str, args, loaded: bool) -> dict:
     music_s = args.music_minutes * 60
@@ -282,7 +271,7 @@ def run_condition(model: str, args, loaded: bool) -> dict:
             # One sleep: this (normal-priority) thread touching the GIL while another process keeps
             # the core busy could hold the engine thread up (see docs/ARCHITECTURE.md).
             time.sleep(music_s / args.speed)
-            drain(engine)
+            engine.drain_reports()
             stats = engine.stats()
             status = engine.status()
         finally:
@@ -357,11 +346,16 @@ def main(argv: list[str] | None = None) -> int:
             result["pass"] = verdict(result)
             report["conditions"]["one_core_loaded" if condition == "loaded" else "idle"] = result
         report["loadavg_after"] = os.getloadavg()
+    emit(report, args.out)
+    return 0
+
+
+def emit(report: dict, out: Path | None) -> None:
+    """Print the JSON report (and write it to ``out`` when given)."""
     text = json.dumps(report, indent=2)
     print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    return 0
+    if out:
+        out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

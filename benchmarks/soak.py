@@ -16,7 +16,6 @@ own timing error p99, model step p99, steps/s and late notes. Flat means: RSS gr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from live_latency import ROOT, drain, jack_server, player, resolve_model, rss_mb, start_engine  # noqa: E402
+from live_latency import ROOT, emit, jack_server, player, resolve_model, rss_mb, start_engine  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 offsets = []
                 while time.perf_counter() < end:
                     time.sleep(0.2)
-                    for report in drain(engine):
+                    for report in engine.drain_reports():
                         if isinstance(report, NoteReport) and report.source == "ai":
                             scheduled[(report.pitch, report.is_on)].append(report.time_s)
                     for line in arrivals.readlines():
@@ -145,10 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             "timing": report["timing_drift_median_ms"] is not None
             and abs(report["timing_drift_median_ms"]) < 0.5 and report["timing_drift_p99_ms"] < 1.0,
         }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

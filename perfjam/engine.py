@@ -134,6 +134,15 @@ class Engine:
         self._thread: threading.Thread | None = None
         self.loop = None  # the EngineLoop, once started (engine thread state; read it via query())
 
+    def drain_reports(self) -> list:
+        """Every report waiting on ``reports``, without blocking."""
+        out = []
+        while True:
+            try:
+                out.append(self.reports.get_nowait())
+            except queue.Empty:
+                return out
+
     # --- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
         """Open the MIDI ports (MidiError if the MIDI API itself is unusable; a port that does not

@@ -44,17 +44,6 @@ def encode_heard(heard, vocab=VOCAB_DYNAMICS):
     return events
 
 
-def drain(engine: Engine) -> list:
-    import queue
-
-    out = []
-    while True:
-        try:
-            out.append(engine.reports.get_nowait())
-        except queue.Empty:
-            return out
-
-
 def ons(notes):
     return [n for n in notes if n[2]]
 
@@ -162,7 +151,7 @@ def test_controls_change_live_on_a_conditioned_model(jam_rig, engine_models):
     assert jam_rig.wait_for(lambda: len(jam_rig.notes()) > n + 4, 3.0)
     status = engine.status()
     assert status.has_controls
-    assert not [r for r in drain(engine) if isinstance(r, ErrorReport)]
+    assert not [r for r in engine.drain_reports() if isinstance(r, ErrorReport)]
 
 
 # --- what the model heard --------------------------------------------------------------------------
@@ -272,7 +261,7 @@ def test_a_corrupt_model_gives_a_clear_error(jam_rig, engine_models):
     engine = jam_rig.engine(engine_models["dense"], mode="solo")
     engine.load_model(engine_models["corrupt"])
     assert jam_rig.wait_for(lambda: any(isinstance(r, ErrorReport) and "corrupt.onnx" in r.message
-                                        for r in drain(engine)), 5.0)
+                                        for r in engine.drain_reports()), 5.0)
     assert engine.running and engine.status().model_name == "engine-dense"
 
 
@@ -386,7 +375,7 @@ def test_fluidsynth_renders_the_ai_notes(jam_rig, engine_models, tmp_path):
 def test_status_reports_flow(jam_rig, engine_models):
     engine = jam_rig.engine(engine_models["dense"], mode="solo", status_interval_s=0.05)
     time.sleep(0.5)
-    statuses = [r for r in drain(engine) if isinstance(r, StatusReport)]
+    statuses = [r for r in engine.drain_reports() if isinstance(r, StatusReport)]
     assert len(statuses) >= 3
     last = statuses[-1]
     assert last.mode == "solo" and last.state == "playing" and last.playing
