@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from perfjam.events import STEPS_PER_SECOND, EventType, Vocab
+from perfjam.codec.events import STEPS_PER_SECOND, EventType, Vocab
 
 DENSITY_BIN_EDGES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 NUM_DENSITY_BINS = len(DENSITY_BIN_EDGES) + 1

@@ -20,19 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from perfjam.controls import PITCH_CLASS_NAMES, SCALES, control_vector, scale_histogram
-from perfjam.events import (
+from perfjam.codec.events import (
     MAX_SHIFT_STEPS,
     STEPS_PER_SECOND,
     EventType,
+    Note,
     Vocab,
-    encode_midi,
     encode_notes,
-    events_to_midi,
     seconds_to_step,
 )
+from perfjam.codec.midifile import encode_midi, events_to_midi
+from perfjam.controls import PITCH_CLASS_NAMES, SCALES, control_vector, scale_histogram
 from perfjam.model import DEFAULT_MODEL, ModelError, PerformanceModel, Sampler
-from perfjam.notes import Note
 
 PRIMER_CHORD_S = 0.5  # as Magenta's --primer_pitches: one quarter note at 120 bpm
 PRIMER_VELOCITY = 100

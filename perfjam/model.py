@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from perfjam.events import Vocab, vocab_by_name
+from perfjam.codec.events import Vocab, vocab_by_name
 
 DEFAULT_MODEL = "perfjam-dynamics"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"

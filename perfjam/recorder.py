@@ -38,7 +38,7 @@ from pathlib import Path
 
 import mido
 
-from perfjam.notes import TEMPO_US_PER_BEAT, TICKS_PER_BEAT
+from perfjam.codec.midifile import TEMPO_US_PER_BEAT, TICKS_PER_BEAT
 
 ENV_RECORDINGS = "PERFJAM_RECORDINGS"
 DEFAULT_RECORDINGS = "~/Music/PerfJam"

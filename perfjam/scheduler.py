@@ -28,8 +28,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from perfjam.events import MAX_SHIFT_STEPS, STEPS_PER_SECOND, EventReader, EventType, EventWriter
-from perfjam.stream import StreamEncoder, TimedNote
+from perfjam.codec.events import MAX_SHIFT_STEPS, STEPS_PER_SECOND, EventReader, EventType, EventWriter
+from perfjam.codec.pedal import TimedNote
+from perfjam.codec.stream import StreamEncoder
 
 _TS, _VEL, _NOTE, _NOOP = 0, 1, 2, 3
 

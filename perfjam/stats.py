@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from perfjam.events import STEPS_PER_SECOND, EventReader, Vocab, decode_events
+from perfjam.codec.events import STEPS_PER_SECOND, EventReader, Vocab
+from perfjam.codec.midifile import decode_events
 
 LONG_NOTE_S = 10.0
 
@@ -28,7 +29,7 @@ LONG_NOTE_S = 10.0
 class Performance:
     """The notes of one performance and how many note-ons its event stream left open."""
 
-    notes: Sequence  # perfjam.notes.Note-like: pitch, velocity, start_s, end_s
+    notes: Sequence  # perfjam.codec.events.Note-like: pitch, velocity, start_s, end_s
     unclosed_notes: int = 0
 
 

@@ -298,7 +298,7 @@ class Synth:
 
 # --- offline rendering -----------------------------------------------------------------------------
 class NoteLike(Protocol):
-    """What the renderer needs of a note (``perfjam.notes.Note`` fits); ``channel`` is optional."""
+    """What the renderer needs of a note (``perfjam.codec.events.Note`` fits); ``channel`` is optional."""
 
     pitch: int
     velocity: int

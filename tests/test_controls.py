@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from perfjam.codec.events import VOCAB_DYNAMICS, Note, encode_notes
 from perfjam.controls import (
     CONTROL_SIZE,
     NUM_DENSITY_BINS,
@@ -10,8 +11,6 @@ from perfjam.controls import (
     density_bin,
     scale_histogram,
 )
-from perfjam.events import VOCAB_DYNAMICS, encode_notes
-from perfjam.notes import Note
 
 
 def test_density_bins_follow_the_edges():

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from perfjam.codec.events import VOCAB_DYNAMICS, EventType, EventWriter
 from perfjam.engine import Engine, EngineConfig, ErrorReport, StatusReport
-from perfjam.events import VOCAB_DYNAMICS, EventType, EventWriter
 from perfjam.model import ModelError
 
 pytestmark = pytest.mark.jack
@@ -115,7 +115,8 @@ def test_duet_waits_for_the_human_then_plays_along(jam_rig, engine_models):
 
 
 def test_solo_plays_on_its_own_and_ignores_the_keyboard(jam_rig, engine_models, tmp_path):
-    from perfjam.notes import Note, notes_to_midi
+    from perfjam.codec.events import Note
+    from perfjam.codec.midifile import notes_to_midi
 
     primer = tmp_path / "primer.mid"
     notes = [Note(50, 100, 0.0, 0.3), Note(53, 100, 0.3, 0.6), Note(57, 100, 0.6, 0.9)]
@@ -351,7 +352,7 @@ def test_ai_and_thru_go_out_on_their_configured_channels(jam_rig, engine_models)
 def test_fluidsynth_renders_the_ai_notes(jam_rig, engine_models, tmp_path):
     import mido
 
-    from perfjam.notes import read_notes
+    from perfjam.codec.midifile import read_notes
     from perfjam.synth import SHIPPED_SOUNDFONT, render_notes_to_wav
 
     synth = jam_rig.synth()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perfjam.events import MAX_SHIFT_STEPS, VOCAB_DYNAMICS, EventType
+from perfjam.codec.events import MAX_SHIFT_STEPS, VOCAB_DYNAMICS, EventType
 from perfjam.model import PerformanceModel, Sampler
 from perfjam.scheduler import Clock, LiveStream, TimingStat
 

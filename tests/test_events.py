@@ -10,22 +10,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfjam.events import (
+from perfjam.codec.events import (
     DEFAULT_VELOCITY,
     VOCAB_DYNAMICS,
     VOCAB_NO_DYNAMICS,
     EventReader,
     EventType,
     EventWriter,
+    Note,
     bin_to_velocity,
     decode_actions,
-    decode_events,
     encode_notes,
-    events_to_midi,
     velocity_to_bin,
 )
-from perfjam.notes import Note, read_notes
-from perfjam.stream import StreamDecoder, StreamEncoder
+from perfjam.codec.midifile import decode_events, events_to_midi, read_notes
+from perfjam.codec.stream import StreamDecoder, StreamEncoder
 
 ASAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "asap"
 V = VOCAB_DYNAMICS

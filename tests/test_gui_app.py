@@ -17,7 +17,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
-from perfjam.events import EventType  # noqa: E402
+from perfjam.codec.events import EventType  # noqa: E402
 from perfjam.gui import app as gui_app  # noqa: E402
 from perfjam.gui.keyboard import key_span  # noqa: E402
 from perfjam.gui.settings import Settings  # noqa: E402

@@ -28,7 +28,7 @@ HUMAN_RGB, AI_RGB = (46, 196, 182), (255, 176, 32)  # perfjam.gui.theme.HUMAN / 
 
 def _c_major_phrases(seed: int = 0, phrases: int = 400) -> list:
     """Stepwise C-major melodies over a few bass notes: something to teach a toy model."""
-    from perfjam.notes import Note
+    from perfjam.codec.events import Note
 
     rng = random.Random(seed)
     scale = (0, 2, 4, 5, 7, 9, 11)
@@ -63,7 +63,7 @@ def toy_model(request, tmp_path_factory) -> Path:
         return path
     torch = pytest.importorskip("torch")
     export_onnx = pytest.importorskip("training.export_onnx")
-    from perfjam.events import VOCAB_DYNAMICS, encode_notes
+    from perfjam.codec.events import VOCAB_DYNAMICS, encode_notes
     from training.model import ModelConfig, PerformanceRNN
 
     events = np.asarray(encode_notes(_c_major_phrases(), VOCAB_DYNAMICS), dtype=np.int64)

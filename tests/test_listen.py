@@ -11,11 +11,10 @@ import mido
 import numpy as np
 import pytest
 
+from perfjam.codec.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS, EventType, Note, encode_notes
 from perfjam.controls import CONTROL_SIZE, control_vector
-from perfjam.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS, EventType, encode_notes
 from perfjam.generate import default_primer, generate_events
 from perfjam.model import PerformanceModel, Sampler
-from perfjam.notes import Note
 from perfjam.stats import LONG_NOTE_S
 from perfjam.synth import SHIPPED_SOUNDFONT
 

@@ -12,8 +12,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from perfjam.codec.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS
 from perfjam.controls import CONTROL_LAYOUT, CONTROL_SIZE, control_vector, scale_histogram
-from perfjam.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS
 from perfjam.model import ModelError, PerformanceModel, Sampler, find_model, shipped_models
 
 torch = pytest.importorskip("torch")
@@ -205,7 +205,8 @@ def test_the_app_path_never_imports_torch(models):
 
 
 def _write_midi_files(folder: Path, count: int) -> list[Path]:
-    from perfjam.notes import Note, notes_to_midi
+    from perfjam.codec.events import Note
+    from perfjam.codec.midifile import notes_to_midi
 
     rng = np.random.default_rng(4)
     paths = []

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from perfjam.codec.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS, Vocab
 from perfjam.controls import CONTROL_LAYOUT, CONTROL_SIZE, control_vector
-from perfjam.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS, Vocab
 from perfjam.model import MODELS_DIR, PerformanceModel
 
 pytest.importorskip("matplotlib")  # training.listen draws piano rolls and shows progress (train extras)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from perfjam import synth as synth_module
-from perfjam.notes import Note
+from perfjam.codec.events import Note
 from perfjam.synth import (
     NO_AUDIO,
     SHIPPED_SOUNDFONT,

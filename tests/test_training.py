@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from perfjam.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS, encode_midi
+from perfjam.codec.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS
+from perfjam.codec.midifile import encode_midi
 from training.evaluate_lib import stream_nll
 from training.model import ModelConfig, PerformanceRNN
 from training.prepare import hash_split, load_index, load_prepared, split_entries, split_files

@@ -7,18 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfjam.controls import CONTROL_SIZE, NUM_DENSITY_BINS
-from perfjam.events import (
+from perfjam.codec.events import (
     MAX_SHIFT_STEPS,
     STEPS_PER_SECOND,
     VOCAB_DYNAMICS,
     VOCAB_NO_DYNAMICS,
     EventReader,
     EventType,
-    decode_events,
+    Note,
     encode_notes,
 )
-from perfjam.notes import Note
+from perfjam.codec.midifile import decode_events
+from perfjam.controls import CONTROL_SIZE, NUM_DENSITY_BINS
 from training.dataset import DataConfig, TrainingExamples, augment, batch_rng, shift_steps
 
 SHIFT0 = VOCAB_DYNAMICS.offsets[EventType.TIME_SHIFT]

@@ -39,8 +39,15 @@ from pathlib import Path
 
 import numpy as np
 
+from perfjam.codec.events import (
+    MAX_SHIFT_STEPS,
+    NUM_PITCHES,
+    STEPS_PER_SECOND,
+    EventType,
+    Vocab,
+    vocab_by_name,
+)
 from perfjam.controls import CONTROL_SIZE, PITCH_WINDOW_S, controls_for_events
-from perfjam.events import MAX_SHIFT_STEPS, NUM_PITCHES, STEPS_PER_SECOND, EventType, Vocab, vocab_by_name
 from training.prepare import load_prepared
 
 

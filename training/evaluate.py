@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from perfjam.codec.events import Vocab, vocab_by_name
+from perfjam.codec.midifile import encode_midi
 from perfjam.controls import control_vector, controls_for_events
-from perfjam.events import Vocab, encode_midi, vocab_by_name
 from perfjam.model import ModelError, PerformanceModel, Sampler
 from perfjam.stats import performance_from_events, performance_stats
 from training.model import PerformanceRNN

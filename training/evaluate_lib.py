@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from perfjam.codec.events import vocab_by_name
 from perfjam.controls import controls_for_events
-from perfjam.events import vocab_by_name
 from training.model import PerformanceRNN
 
 

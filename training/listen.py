@@ -29,11 +29,11 @@ import matplotlib
 import numpy as np
 from tqdm import tqdm
 
+from perfjam.codec.events import STEPS_PER_SECOND, EventReader, EventType, Note, Vocab
+from perfjam.codec.midifile import decode_events, events_to_midi
 from perfjam.controls import DENSITY_BIN_EDGES, PITCH_CLASS_NAMES, SCALES, control_vector, scale_histogram
-from perfjam.events import STEPS_PER_SECOND, EventReader, EventType, Vocab, decode_events, events_to_midi
 from perfjam.generate import DEFAULT_DENSITY_NOTES_PER_S, MAX_NOTE_S, default_primer, generate_events
 from perfjam.model import ModelError, PerformanceModel, Sampler
-from perfjam.notes import Note
 from perfjam.stats import LONG_NOTE_S, Performance, performance_stats
 
 matplotlib.use("Agg")  # files only, no display

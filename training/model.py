@@ -15,7 +15,7 @@ from torch import nn
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int = 388
-    vocab: str = "dynamics"  # perfjam.events vocabulary name
+    vocab: str = "dynamics"  # perfjam.codec.events vocabulary name
     embedding: int = 256
     layers: int = 3
     hidden: int = 512

@@ -10,7 +10,7 @@ Output (see docs/ARCHITECTURE.md, "Prepared data"), for each split and vocabular
     index.json                   {"vocabs", "files": [{file, split, piece, events_<vocab>}], "skipped"}
 
 A split's files appear in its .bin/.offsets in the order they are listed in ``index.json``.
-Files are encoded in parallel as ``perfjam.events.encode_midi`` does; a corrupt or empty MIDI file
+Files are encoded in parallel as ``perfjam.codec.midifile.encode_midi`` does; a corrupt or empty MIDI file
 is skipped with its reason, never a crash.
 
 Splits are by piece, so no piece is in two splits: with ``--split-csv`` (columns
@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from perfjam.events import VOCABS, encode_notes, vocab_by_name
-from perfjam.notes import read_notes
+from perfjam.codec.events import VOCABS, encode_notes, vocab_by_name
+from perfjam.codec.midifile import read_notes
 
 SPLITS = ("train", "validation", "test")
 INDEX_FILE = "index.json"
@@ -102,7 +102,7 @@ def plan_sources(midi_dir: Path, split_csv: Path | None) -> tuple[list[Source], 
 def encode_file(path: Path, vocab_names: Sequence[str]) -> dict[str, np.ndarray] | str:
     """Event arrays (uint16) per vocabulary, or the reason the file cannot be used.
 
-    The same as ``perfjam.events.encode_midi`` per vocabulary, reading the notes only once.
+    The same as ``perfjam.codec.midifile.encode_midi`` per vocabulary, reading the notes only once.
     """
     try:
         notes = read_notes(path)

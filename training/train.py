@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from perfjam.codec.events import vocab_by_name
 from perfjam.controls import CONTROL_LAYOUT, CONTROL_SIZE
-from perfjam.events import vocab_by_name
 from training.dataset import Batch, DataConfig, TrainingExamples, prefetch_batches
 from training.evaluate_lib import stream_nll
 from training.model import ModelConfig, PerformanceRNN

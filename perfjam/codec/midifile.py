@@ -1,26 +1,26 @@
-"""Notes and MIDI files: read with the sustain pedal folded in, write at 1 ms resolution."""
+"""MIDI files: read notes with the sustain pedal folded in, write at 1 ms resolution, and the
+file-level encode/decode of the codec."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import mido
 
-from perfjam.events import NoteAction, step_to_seconds
-from perfjam.stream import PedalFolder, TimedNote
+from perfjam.codec.events import (
+    VOCAB_DYNAMICS,
+    Note,
+    NoteAction,
+    Vocab,
+    decode_actions,
+    encode_notes,
+    step_to_seconds,
+)
+from perfjam.codec.pedal import PedalFolder, TimedNote
 
 TICKS_PER_BEAT = 500
 TEMPO_US_PER_BEAT = 500_000  # with 500 ticks per beat: one tick = 1 ms
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    pitch: int
-    velocity: int
-    start_s: float
-    end_s: float
 
 
 def load_midi(path_or_file: str | Path | mido.MidiFile) -> mido.MidiFile:
@@ -111,3 +111,18 @@ def notes_to_midi(
         channel = (channels or {}).get(name, i)
         midi.tracks.append(notes_to_track(notes, name, channel=channel))
     return midi
+
+
+def encode_midi(path_or_file, vocab: Vocab = VOCAB_DYNAMICS) -> list[int]:
+    """A MIDI file (all tracks merged, sustain pedal folded in) -> event indices."""
+    return encode_notes(read_notes(path_or_file), vocab)
+
+
+def decode_events(events: Sequence[int], vocab: Vocab = VOCAB_DYNAMICS) -> list:
+    """Event indices -> ``Note`` list sorted by start time."""
+    return notes_from_actions(decode_actions(events, vocab))
+
+
+def events_to_midi(events: Sequence[int], vocab: Vocab = VOCAB_DYNAMICS):
+    """Event indices -> a ``mido.MidiFile`` where every note-on has its note-off."""
+    return notes_to_midi({"Performance": decode_events(events, vocab)})

@@ -17,8 +17,9 @@ One core serves both the offline and the live paths:
 * ``EventReader`` turns event indices back into ``NoteAction``s; a NOTE_ON on a sounding
   pitch re-strikes it (off, then on), a NOTE_OFF of a silent pitch is ignored, and
   ``close_all`` ends every note still open, so nothing ever hangs.
-* ``perfjam.stream`` folds the sustain pedal into note lengths causally (``PedalFolder``) and
-  holds the live encoder/decoder; ``perfjam.notes`` reads and writes MIDI files with them.
+This module is pure (no MIDI library). ``perfjam.codec.pedal`` folds the sustain pedal into
+note lengths, ``perfjam.codec.stream`` holds the live encoder/decoder and
+``perfjam.codec.midifile`` reads and writes MIDI files; imports run that way only.
 
 Order within one time step (offline encoding, as Magenta): notes are sorted by
 (start step, pitch) and the note-on/note-off actions by (step, note index, is_off).
@@ -133,6 +134,16 @@ def seconds_to_step(time_s: float) -> int:
 
 def step_to_seconds(step: int) -> float:
     return step / STEPS_PER_SECOND
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A note of a performance, in seconds (the offline codec's input and output)."""
+
+    pitch: int
+    velocity: int
+    start_s: float
+    end_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,24 +296,3 @@ def decode_actions(events: Sequence[int], vocab: Vocab = VOCAB_DYNAMICS) -> list
         last_step = max(last_step, last_on + 1)
     actions.extend(reader.close_all(last_step))
     return actions
-
-
-def encode_midi(path_or_file, vocab: Vocab = VOCAB_DYNAMICS) -> list[int]:
-    """A MIDI file (all tracks merged, sustain pedal folded in) -> event indices."""
-    from perfjam.notes import read_notes
-
-    return encode_notes(read_notes(path_or_file), vocab)
-
-
-def decode_events(events: Sequence[int], vocab: Vocab = VOCAB_DYNAMICS) -> list:
-    """Event indices -> ``perfjam.notes.Note`` list sorted by start time."""
-    from perfjam.notes import notes_from_actions
-
-    return notes_from_actions(decode_actions(events, vocab))
-
-
-def events_to_midi(events: Sequence[int], vocab: Vocab = VOCAB_DYNAMICS):
-    """Event indices -> a ``mido.MidiFile`` where every note-on has its note-off."""
-    from perfjam.notes import notes_to_midi
-
-    return notes_to_midi({"Performance": decode_events(events, vocab)})
