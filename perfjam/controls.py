@@ -8,6 +8,15 @@ At each event the control describes the music of the next few seconds:
   ``PITCH_WINDOW_S`` seconds (uniform where there are none).
 
 The pianist sets them live in the app: a density in notes/s and a key/scale.
+
+* no control (Magenta's optional conditioning): one more input, ``NO_CONTROL_INDEX``; 1 means
+  "controls disabled" and every other entry is 0 (``no_control_vector``). The trainer feeds it
+  for a random fraction of the examples, so one model plays freely and follows density/key
+  when given them.
+
+Models that predate the flag (``LEGACY_CONTROL_SIZE`` = 20 inputs, ``LEGACY_CONTROL_LAYOUT``)
+stay loadable: the flag is the last entry, so their vector is a prefix of the current one, and
+``fit_control`` turns a current vector into theirs (see ``perfjam.model.PerformanceModel.step``).
 """
 
 from __future__ import annotations
@@ -21,16 +30,20 @@ from perfjam.codec.events import STEPS_PER_SECOND, EventType, Vocab
 DENSITY_BIN_EDGES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 NUM_DENSITY_BINS = len(DENSITY_BIN_EDGES) + 1
 NUM_PITCH_CLASSES = 12
-CONTROL_SIZE = NUM_DENSITY_BINS + NUM_PITCH_CLASSES
+LEGACY_CONTROL_SIZE = NUM_DENSITY_BINS + NUM_PITCH_CLASSES  # models without the no-control flag
+NO_CONTROL_INDEX = LEGACY_CONTROL_SIZE
+CONTROL_SIZE = LEGACY_CONTROL_SIZE + 1
 DENSITY_WINDOW_S = 3.0
 PITCH_WINDOW_S = 5.0
-CONTROL_LAYOUT = {
+DEFAULT_NOTES_PER_S = 8.0  # what a model without the flag is asked for when nothing is set
+LEGACY_CONTROL_LAYOUT = {
     "density_one_hot": [0, NUM_DENSITY_BINS],
     "density_bin_edges": list(DENSITY_BIN_EDGES),
     "density_window_s": DENSITY_WINDOW_S,
-    "pitch_class_histogram": [NUM_DENSITY_BINS, CONTROL_SIZE],
+    "pitch_class_histogram": [NUM_DENSITY_BINS, LEGACY_CONTROL_SIZE],
     "pitch_window_s": PITCH_WINDOW_S,
 }
+CONTROL_LAYOUT = {**LEGACY_CONTROL_LAYOUT, "no_control": NO_CONTROL_INDEX}
 
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 SCALES = {
@@ -54,17 +67,63 @@ def scale_histogram(key: int | str = 0, scale: str = "chromatic") -> np.ndarray:
     return histogram / histogram.sum()
 
 
-def control_vector(notes_per_s: float, pitch_histogram: Sequence[float] | None = None) -> np.ndarray:
-    vector = np.zeros(CONTROL_SIZE, np.float32)
+def _check_size(control_size: int) -> None:
+    if control_size not in (CONTROL_SIZE, LEGACY_CONTROL_SIZE):
+        raise ValueError(f"control_size {control_size}: this version knows {CONTROL_SIZE} "
+                         f"(with the no-control flag) and {LEGACY_CONTROL_SIZE} (without)")
+
+
+def layout_for(control_size: int) -> dict:
+    """The layout of a model with ``control_size`` inputs (the metadata's ``control_layout``)."""
+    _check_size(control_size)
+    return dict(CONTROL_LAYOUT if control_size == CONTROL_SIZE else LEGACY_CONTROL_LAYOUT)
+
+
+def control_vector(
+    notes_per_s: float, pitch_histogram: Sequence[float] | None = None, control_size: int = CONTROL_SIZE
+) -> np.ndarray:
+    """Density and pitch classes requested (the no-control flag, if the model has one, is 0)."""
+    _check_size(control_size)
+    vector = np.zeros(control_size, np.float32)
     vector[density_bin(notes_per_s)] = 1.0
     histogram = np.asarray(pitch_histogram if pitch_histogram is not None else scale_histogram(), np.float32)
     total = float(histogram.sum())
-    vector[NUM_DENSITY_BINS:] = histogram / total if total > 0 else 1.0 / NUM_PITCH_CLASSES
+    pitch = slice(NUM_DENSITY_BINS, NUM_DENSITY_BINS + NUM_PITCH_CLASSES)
+    vector[pitch] = histogram / total if total > 0 else 1.0 / NUM_PITCH_CLASSES
     return vector
 
 
-def controls_for_events(events: Sequence[int] | np.ndarray, vocab: Vocab) -> np.ndarray:
-    """A control vector for every event position, looking ahead from that event's time."""
+def no_control_vector(control_size: int = CONTROL_SIZE) -> np.ndarray:
+    """Play freely: the flag set, the rest 0. A model without the flag gets the old default
+    (``DEFAULT_NOTES_PER_S``, uniform pitch classes), the closest thing it knows."""
+    _check_size(control_size)
+    if control_size == LEGACY_CONTROL_SIZE:
+        return control_vector(DEFAULT_NOTES_PER_S, None, control_size)
+    vector = np.zeros(control_size, np.float32)
+    vector[NO_CONTROL_INDEX] = 1.0
+    return vector
+
+
+def fit_control(vector: np.ndarray, control_size: int) -> np.ndarray:
+    """A current-layout vector for a model with ``control_size`` inputs (identity when equal;
+    for a model without the flag: the vector without it, or the old default if it is set)."""
+    vector = np.asarray(vector, np.float32)
+    if vector.shape[-1] == control_size or control_size != LEGACY_CONTROL_SIZE:
+        return vector
+    if vector.shape[-1] != CONTROL_SIZE:
+        raise ValueError(f"control vector of size {vector.shape[-1]}: expected {CONTROL_SIZE} "
+                         f"or {control_size}")
+    fitted = vector[..., :LEGACY_CONTROL_SIZE].copy()
+    fitted[vector[..., NO_CONTROL_INDEX] > 0] = no_control_vector(LEGACY_CONTROL_SIZE)
+    return fitted
+
+
+def controls_for_events(
+    events: Sequence[int] | np.ndarray, vocab: Vocab, control_size: int = CONTROL_SIZE
+) -> np.ndarray:
+    """A control vector for every event position, looking ahead from that event's time (the
+    no-control flag, if ``control_size`` has one, is 0)."""
+    _check_size(control_size)
     events = np.asarray(events, dtype=np.int64)
     shift0 = vocab.offsets[EventType.TIME_SHIFT]
     is_shift = (events >= shift0) & (events < shift0 + 100)
@@ -75,7 +134,7 @@ def controls_for_events(events: Sequence[int] | np.ndarray, vocab: Vocab) -> np.
     onset_steps = step_at[is_on]  # sorted: time never goes back
     onset_classes = events[is_on] % NUM_PITCH_CLASSES
 
-    out = np.zeros((len(events), CONTROL_SIZE), np.float32)
+    out = np.zeros((len(events), control_size), np.float32)
     density_window = int(DENSITY_WINDOW_S * STEPS_PER_SECOND)
     lo = np.searchsorted(onset_steps, step_at, side="left")
     hi = np.searchsorted(onset_steps, step_at + density_window, side="left")
@@ -88,5 +147,6 @@ def controls_for_events(events: Sequence[int] | np.ndarray, vocab: Vocab) -> np.
     hi = np.searchsorted(onset_steps, step_at + int(PITCH_WINDOW_S * STEPS_PER_SECOND), side="left")
     counts = cumulative[hi] - cumulative[lo]
     totals = counts.sum(axis=1, keepdims=True)
-    out[:, NUM_DENSITY_BINS:] = np.where(totals > 0, counts / np.maximum(totals, 1), 1.0 / NUM_PITCH_CLASSES)
+    pitch = slice(NUM_DENSITY_BINS, NUM_DENSITY_BINS + NUM_PITCH_CLASSES)
+    out[:, pitch] = np.where(totals > 0, counts / np.maximum(totals, 1), 1.0 / NUM_PITCH_CLASSES)
     return out

@@ -3,10 +3,13 @@ the recorder; everything else talks to it through ``inbox`` and listens on ``rep
 
 Threads and time (see docs/ARCHITECTURE.md, "The live engine"):
 
-* The rtmidi callback (``perfjam.midi_io``) stamps ``perf_counter()`` and puts
-  ``(time_s, message)`` on ``inbox``; GUI commands are ``(name, *args)`` tuples on the same queue.
+* The MIDI input is polled (``perfjam.midi_io.MidiInput``: rtmidi's own queue, no Python on the
+  MIDI system's thread): the engine thread moves its ``(time_s, message)`` (time_s: the arrival,
+  rebuilt from the MIDI clock) onto ``inbox`` while it waits and between generation steps. GUI
+  commands are ``(name, *args)`` tuples on the same queue.
 * The engine thread waits on ``inbox`` with a timeout until the next due AI note (or the next
-  generation / call-and-response deadline, at most ``wait_cap_ms``). Each turn it: takes every
+  generation / call-and-response deadline, at most ``wait_cap_ms``), in slices of at most
+  ``input_poll_ms`` while an input is open, reading it between them. Each turn it: takes every
   waiting item, sending human notes straight to the synth and MIDI out (thru) before any model
   work and applying commands; lets the model hear the human events (rolling its look-ahead back
   to what was actually played first); sends the due AI notes; then generates while the
@@ -53,6 +56,7 @@ class EngineConfig:
     spin_ms: float = 0.5  # the timed wait ends this early; the last stretch to a due note is spun
     wait_cap_ms: float = 20.0  # longest idle wait between housekeeping turns
     hotplug_interval_s: float = 0.5
+    input_poll_ms: float = 0.5  # while a MIDI input is open, the longest the engine waits without reading it
     status_interval_s: float = 0.25
     note_reports: bool = True  # NoteReports on ``reports`` (drain it, or turn them off)
     keep_heard: bool = False  # keep the HeardNote log (tests)

@@ -1,27 +1,20 @@
-"""The engine thread's commands, MIDI ports (hot-plug) and reports: the ``EngineControl`` half of
-``perfjam.engine_loop.EngineLoop`` (split for size). Engine thread only."""
+"""The engine thread's commands and reports: the ``EngineControl`` half of
+``perfjam.engine_loop.EngineLoop`` (split for size; its MIDI ports are ``perfjam.engine_ports``).
+Engine thread only."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from perfjam import midi_io
 from perfjam.controls import control_vector
 from perfjam.engine import StatusReport
+from perfjam.engine_ports import EnginePorts, _quiesce
 from perfjam.model import ModelError, PerformanceModel
 from perfjam.recorder import Recorder, default_recording_path, normal_priority
 
 _perf = time.perf_counter
 DEFAULT_NOTES_PER_S = 8.0
-MISSING_PORT_RETRY_S = 2.0
-
-
-def _quiesce() -> None:
-    """Before closing a port: let JACK deliver what was just sent while this thread does not hold
-    the GIL. Closing an rtmidi JACK port holds the GIL until JACK finishes its cycle; if a Python
-    MIDI callback of this process is waiting for the GIL in that cycle, JACK stalls ~5 s."""
-    time.sleep(0.03)
 
 
 def warm_up(model: PerformanceModel, control=None) -> None:
@@ -33,86 +26,8 @@ def warm_up(model: PerformanceModel, control=None) -> None:
     model.reset()
 
 
-class EngineControl:
+class EngineControl(EnginePorts):
     """Needs the state and the AI/stream methods of ``EngineLoop``."""
-
-    # --- MIDI ports and hot-plug ------------------------------------------------------------------------
-    def _open_input(self, name, virtual, raise_errors=False) -> None:
-        self.in_name, self.in_virtual = name, virtual
-        if self.input is not None:
-            _quiesce()
-            self.input.close()
-            self.input = None
-        if name:
-            try:
-                self.input = midi_io.MidiInput(name, self.inbox, api=self.midi.api, virtual=virtual,
-                                               client_name="perfjam-in")
-            except midi_io.MidiPortError:
-                pass  # "disconnected": opened when it appears
-            except midi_io.MidiError as exc:
-                if raise_errors:
-                    raise
-                self._error(str(exc))
-
-    def _open_output(self, name, virtual, raise_errors=False) -> None:
-        self.out_name, self.out_virtual = name, virtual
-        if self.output is not None:
-            self.output.panic()
-            _quiesce()
-            self.output.close()
-            self.output = None
-        if name:
-            try:
-                self.output = midi_io.MidiOutput(name, api=self.midi.api, virtual=virtual,
-                                                 client_name="perfjam-out")
-            except midi_io.MidiPortError:
-                pass
-            except midi_io.MidiError as exc:
-                if raise_errors:
-                    raise
-                self._error(str(exc))
-
-    def _check_ports(self, now: float, idle: bool) -> None:
-        """Hot-plug. A port that was open is checked cheaply (one listing on its own client). A
-        port never found needs a new MIDI client per try, which python-rtmidi creates holding the
-        GIL (tens to hundreds of ms on JACK): tried every ``MISSING_PORT_RETRY_S``, and only
-        while the AI is idle (nothing due or being generated), never under its notes."""
-        if self.input is not None:
-            if self.input.check() and not self.input.connected:
-                self._human_lost()
-        if self.output is not None:
-            if self.output.check() and self.output.connected:
-                self.output.panic()  # whatever was left sounding on the device before it went away
-        missing_in = self.input is None and self.in_name and not self.in_virtual
-        missing_out = self.output is None and self.out_name and not self.out_virtual
-        if (missing_in or missing_out) and idle and now >= self.next_probe_s:
-            self.next_probe_s = now + MISSING_PORT_RETRY_S
-            if missing_in:
-                self._open_input(self.in_name, False)
-            if missing_out:
-                self._open_output(self.out_name, False)
-
-    def _human_lost(self) -> None:
-        """The human's notes end: synth, thru, and the model hears the release."""
-        if self.synth is not None:
-            self.synth.all_notes_off(self.human_ch)
-        if self.output is not None and self.midi.thru:
-            for channel, pitch in sorted(self.output.sounding_notes()):
-                if channel == self.midi.thru_channel:
-                    self.output.send((0x80 | channel, pitch, 0))
-            self.output.control_change(self.midi.thru_channel, midi_io.CC_ALL_NOTES_OFF, 0)
-        stream = self.stream
-        if self.mode != "solo" and stream.encoder.folder.sounding:
-            stream.rollback(self.clock.step_at(_perf()), require_sent=True)
-            stream.commit()
-            heard = stream.release_human(_perf(), self.control)
-            if self.cfg.keep_heard:
-                self.heard.extend(heard)
-
-    def _port_state(self, port, name) -> str:
-        if not name:
-            return "none"
-        return port.state if port is not None else "disconnected"
 
     # --- reports ----------------------------------------------------------------------------------------
     def status(self) -> StatusReport:
@@ -155,6 +70,7 @@ class EngineControl:
             "events_in": self.events_in,
             "events_out": self.events_out,
             "model_steps": self.stream.steps_fed,
+            "grammar_violations": self.stream.grammar_violations,  # events fed the grammar excludes: 0
             "steps_per_s": self.stream.steps_fed / elapsed if elapsed > 0 else 0.0,
             "elapsed_s": elapsed,
         }
@@ -246,7 +162,12 @@ class EngineControl:
 
     def _cmd_midi_input(self, name, virtual) -> None:
         if self.input is not None:
-            self._human_lost()
+            if self.input.inbox is None:
+                for time_s, message in self.input.iter_pending():  # played before the switch
+                    self._on_midi(time_s, message)
+            if self.human_queue:
+                self._hear_humans()
+            self._human_lost(gentle=True)
         self._open_input(name, virtual)
         self.reports.put(self.status())
 
@@ -294,6 +215,9 @@ class EngineControl:
             self.input.close()
         if self.output is not None:
             self.output.close()
+        if self.port_lister is not None:
+            self.port_lister.close()
+            self.port_lister = None
         self._cmd_stop_recording()
         for recorder in self.finishing:
             recorder.wait(30.0)

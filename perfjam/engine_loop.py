@@ -15,7 +15,7 @@ import time
 from collections import deque
 
 from perfjam import midi_io
-from perfjam.controls import control_vector
+from perfjam.controls import control_vector, no_control_vector
 from perfjam.engine import ErrorReport, NoteReport
 from perfjam.engine_control import DEFAULT_NOTES_PER_S, EngineControl, warm_up
 from perfjam.model import PerformanceModel, Sampler
@@ -128,9 +128,12 @@ class EngineLoop(EngineControl):
         self.stream = LiveStream(model, self.clock, start_step, self.clock.steps(self.cfg.max_note_s))
 
     def _update_control(self) -> None:
-        if self.model.info.has_controls:
+        size = self.model.info.control_size
+        if size and self.notes_per_s is None and self.histogram is None:
+            self.control = no_control_vector(size)  # play freely (a model without the flag: 8 notes/s)
+        elif size:
             nps = DEFAULT_NOTES_PER_S if self.notes_per_s is None else self.notes_per_s
-            self.control = control_vector(nps, self.histogram)
+            self.control = control_vector(nps, self.histogram, size)
         else:
             self.control = None
 
@@ -175,14 +178,9 @@ class EngineLoop(EngineControl):
             return
         finally:
             ready.set()
-        inbox_get = self.inbox.get
         try:
             while not self.stopping:
-                timeout = self._wait_timeout()
-                try:
-                    item = inbox_get(True, timeout) if timeout > 0 else inbox_get(False)
-                except queue.Empty:
-                    item = None
+                item = self._next_item(self._wait_timeout())  # reads the MIDI input while it waits
                 self.turn_s = _perf()
                 try:
                     self._turn(item)
@@ -213,6 +211,8 @@ class EngineLoop(EngineControl):
                 item = None
         if self.human_queue:
             self._hear_humans()
+        if self.stream.human_pending:
+            self._flush_humans(_perf())
         self._send_due()
         if self.mode == "call" and not self.answering and self.playing:
             self._maybe_answer()
@@ -232,7 +232,10 @@ class EngineLoop(EngineControl):
         pending = self.stream.pending
         if pending and pending[0].time_s - self.spin_s < t:
             t = pending[0].time_s - self.spin_s  # then _send_due spins to the exact time
-        if self._active():
+        human_due_s = self.stream.human_due_s
+        if human_due_s is not None:
+            t = min(t, human_due_s)  # the human's step is over: the model hears it (no generating before)
+        elif self._active():
             generate_at = self.stream.horizon_s - self.lookahead_s
             if pending and pending[0].time_s - now < self.guard_s + self.spin_s:
                 generate_at = pending[0].time_s - self.spin_s  # that note first (see _generate)
@@ -303,12 +306,24 @@ class EngineLoop(EngineControl):
                 self.answer_end_step = None
                 self._release_ai()
 
+    def _flush_humans(self, now: float) -> None:
+        """The model hears the human's actions of every 10 ms step over by ``now`` (a step's
+        actions are held until it is over, to be heard in note-seq's order)."""
+        heard = self.stream.flush_human(now, self.control)
+        if self.cfg.keep_heard:
+            self.heard.extend(heard)
+
     # --- AI output ---------------------------------------------------------------------------------
     def _send(self, note: AiNote, scheduled: bool) -> float:
         """One AI note action to the synth and MIDI out; returns the time it was sent."""
         t = _perf()
         pitch, synth, out = note.pitch, self.synth, self.output
         if note.is_on:
+            if pitch in self.ai_open:  # a re-strike is off, then on, whatever the stream sent
+                if synth is not None:
+                    synth.note_off(self.ai_ch, pitch)
+                if out is not None:
+                    out.send((0x80 | self.midi.out_channel, pitch, 0))
             if synth is not None:
                 synth.note_on(self.ai_ch, pitch, note.velocity)
             if out is not None:
@@ -367,6 +382,7 @@ class EngineLoop(EngineControl):
         """Note-offs now for every sounding AI note; the model hears them. Look-ahead must be
         rolled back and committed."""
         now = _perf()
+        self._flush_humans(now)  # the human's finished steps first: the offs must not pass them
         step = max(self.clock.step_at(now), self.stream.step)
         for note in self.stream.release_ai(step, self.control):
             self._send(note, False)
@@ -397,14 +413,14 @@ class EngineLoop(EngineControl):
             self.answer_end_step = start + self.clock.steps(self.length_s)
 
     def _generate(self) -> None:
-        if not self._active():
-            return
+        if not self._active() or self.stream.human_pending:
+            return  # generation resumes once the model has heard the human's step (<= 10 ms)
         stream, clock, inbox_empty = self.stream, self.clock, self.inbox.empty
         pending, lookahead, guard = stream.pending, self.lookahead_s, self.guard_s + self.spin_s
         end_step = self.answer_end_step if self.mode == "call" else None
         while True:
             now = _perf()
-            if stream.horizon_s >= now + lookahead or not inbox_empty():
+            if stream.horizon_s >= now + lookahead or not inbox_empty() or self._pump_input():
                 return
             if pending and pending[0].time_s - now < guard:
                 return  # send it first (a step could make it late); generation resumes after
@@ -436,7 +452,7 @@ class EngineLoop(EngineControl):
             return
         if self.gc_was_enabled and now >= self.next_gc_s:
             self._collect(now, clearance)
-        if not self._active() and not self.stream.spec and not pending:
+        if not self._active() and not self.stream.spec and not pending and not self.stream.human_pending:
             self.stream.catch_up(self.clock.step_at(now), self.control)
         if now >= self.next_check_s:
             self.next_check_s = now + self.cfg.hotplug_interval_s

@@ -7,7 +7,9 @@ Generation runs on ``perfjam.model`` (onnxruntime), the same path as the live ap
 starts from the zero state, hears the primer (a MIDI file, a chord of pitches held for
 ``PRIMER_CHORD_S``, or a single 10 ms TIME_SHIFT when there is none) and continues it until the
 generated events have advanced time by ``seconds``. The written file holds the primer followed by
-the continuation; decoding closes every note.
+the continuation; decoding closes every note. Every event is sampled from the event grammar's
+distribution (``perfjam.codec.grammar``; ``--grammar-mode``, default: the model's own), so the
+model never releases a pitch that is not sounding.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from perfjam.codec.events import (
     encode_notes,
     seconds_to_step,
 )
+from perfjam.codec.grammar import GrammarState
 from perfjam.codec.midifile import encode_midi, events_to_midi
 from perfjam.controls import PITCH_CLASS_NAMES, SCALES, control_vector, scale_histogram
-from perfjam.model import DEFAULT_MODEL, ModelError, PerformanceModel, Sampler
+from perfjam.model import DEFAULT_MODEL, NO_GRAMMAR, SAMPLING_MODES, ModelError, PerformanceModel, Sampler
 
 PRIMER_CHORD_S = 0.5  # as Magenta's --primer_pitches: one quarter note at 120 bpm
 PRIMER_VELOCITY = 100
@@ -75,8 +78,17 @@ def generate_events(
     progress: Progress | None = None,
     max_events: int | None = None,
     max_note_s: float | None = MAX_NOTE_S,
+    grammar_mode: str | None = None,
 ) -> list[int]:
     """The primer followed by sampled events that advance time by ``seconds``.
+
+    Every event fed to the model (primer, sampled, forced) also advances a ``GrammarState``
+    (``perfjam.codec.grammar``, from the zero state), and each event is sampled from the
+    grammar's distribution: an event the encoder could never write (a NOTE_OFF of a silent
+    pitch, a TIME_SHIFT after a short one, ...) has zero probability, and so has a NOTE_OFF the
+    decoder would ignore (``GrammarState.effective``). ``grammar_mode`` is one of
+    ``perfjam.model.SAMPLING_MODES``; None takes the model's own (``ModelInfo.grammar_mode``),
+    ``"none"`` samples without the grammar (the old behaviour, for measurements).
 
     A note the model holds longer than ``max_note_s`` is released by a NOTE_OFF fed to the model
     (the live engine's rule for AI notes), so no sample holds a note forever.
@@ -90,17 +102,23 @@ def generate_events(
         raise ValueError("generation needs at least one primer event (see default_primer)")
     sampler = sampler or Sampler()
     vocab = model.info.vocab
+    mode = model.info.grammar_mode if grammar_mode is None else grammar_mode
+    if mode not in SAMPLING_MODES:
+        raise ValueError(f"unknown grammar mode {mode!r}; known: {', '.join(SAMPLING_MODES)}")
+    grammar = GrammarState(vocab)
+    use_mask = mode != NO_GRAMMAR
+    off_offset = vocab.offsets[EventType.NOTE_OFF]
     shift_offset = vocab.offsets[EventType.TIME_SHIFT]
     target_steps = seconds_to_step(seconds)
     budget = max_events if max_events is not None else max(1, int(seconds * MAX_EVENTS_PER_S))
 
-    off_offset = vocab.offsets[EventType.NOTE_OFF]
     max_note_steps = seconds_to_step(max_note_s) if max_note_s else None
     onset_steps: dict[int, int] = {}  # sounding pitch -> step of its NOTE_ON
     step = 0
 
     def follow(index: int) -> None:
         nonlocal step
+        grammar.feed(index)
         if index < off_offset:
             onset_steps[index] = step
         elif index < shift_offset:
@@ -117,12 +135,17 @@ def generate_events(
     for _ in range(budget):
         if max_note_steps is not None:
             for pitch in [p for p, onset in onset_steps.items() if step - onset >= max_note_steps]:
+                if not grammar.is_allowed(off_offset + pitch):
+                    break  # right after a VELOCITY (its NOTE_ON comes first, at the same step)
                 events.append(off_offset + pitch)
                 follow(off_offset + pitch)
                 logits = model.step(off_offset + pitch, control)
         if elapsed_steps >= target_steps:
             break
-        index = sampler.sample(logits, temperature, top_p)
+        if use_mask:
+            index = sampler.sample(logits, temperature, top_p, grammar.effective(), mode)
+        else:
+            index = sampler.sample(logits, temperature, top_p)
         if shift_offset <= index < shift_offset + MAX_SHIFT_STEPS:
             shift = min(index - shift_offset + 1, target_steps - elapsed_steps)
             index = shift_offset + shift - 1
@@ -149,6 +172,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="length of each continuation (default: 30)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = greedy")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold in (0, 1]")
+    parser.add_argument("--grammar-mode", default=None, choices=SAMPLING_MODES,
+                        help="how the event grammar shares out the excluded probability (default: the "
+                             "model's own; 'none' samples without the grammar, for comparison only)")
     control = parser.add_argument_group("controls (conditioned models only)")
     control.add_argument("--density", type=float, default=None, metavar="NOTES_PER_S",
                          help=f"note density (default: {DEFAULT_DENSITY_NOTES_PER_S:g})")
@@ -258,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
         for i in range(args.num_outputs):
             sampler = Sampler(None if args.seed is None else args.seed + i)
             events = generate_events(
-                model, primer, args.seconds, args.temperature, args.top_p, sampler, control, _updater(bar)
+                model, primer, args.seconds, args.temperature, args.top_p, sampler, control, _updater(bar),
+                grammar_mode=args.grammar_mode,
             )
             path = args.out / f"{model.info.name}-{stamp}-{i + 1:02d}.mid"
             events_to_midi(events, model.info.vocab).save(str(path))

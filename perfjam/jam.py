@@ -1,7 +1,8 @@
 """``perfjam jam``: the live engine without the GUI, until Ctrl-C.
 
     perfjam jam --midi-in NAME --midi-out NAME --mode call|duet|solo --temperature T \
-        --model NAME --record FILE.mid [--no-audio] [--midi-api jack|alsa]
+        --model NAME --record FILE.mid [--midi-api jack|alsa]
+        [--no-audio | --audio-driver NAME (repeatable) --jack-name NAME]
 
 Without ``--midi-in`` a virtual input port "PerfJam In" is opened for a keyboard to connect to;
 without ``--midi-out`` a virtual output "PerfJam Out". SIGINT / SIGTERM stop cleanly: every
@@ -19,6 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
+from perfjam.audio_drivers import add_audio_arguments, audio_settings
 from perfjam.engine import (
     VIRTUAL_INPUT,
     VIRTUAL_OUTPUT,
@@ -48,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"model name or .onnx path (default {DEFAULT_MODEL})")
     parser.add_argument("--record", type=Path, metavar="FILE.mid", help="record the session to a MIDI file")
-    parser.add_argument("--no-audio", action="store_true", help="no synth: MIDI out only")
+    add_audio_arguments(parser)  # --audio-driver, --jack-name, --no-audio (as the window)
     parser.add_argument("--soundfont", type=Path, help="SoundFont for the synth (default: a GM piano)")
     parser.add_argument("--midi-api", choices=["auto", "jack", "alsa"], default=None,
                         help="MIDI API (default: $PERFJAM_MIDI_API, else auto)")
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         from perfjam.synth import Synth, SynthConfig, SynthError
 
         try:
-            synth = Synth(SynthConfig(soundfont=args.soundfont))
+            synth = Synth(SynthConfig(soundfont=args.soundfont, **audio_settings(args)))
         except SynthError as exc:
             print(f"perfjam jam: {exc}", file=sys.stderr)
             return 2

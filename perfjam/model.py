@@ -1,6 +1,7 @@
 """Loading an ONNX Performance RNN, stepping it one event at a time, and sampling.
 
-The only module of the app that imports onnxruntime (and it never imports torch or onnx).
+``Sampler`` (``perfjam.sampling``, re-exported here) draws events from the logits. The only
+module of the app that imports onnxruntime (and it never imports torch or onnx).
 The graph is the single-step contract of ``docs/ARCHITECTURE.md``: inputs ``token`` int64 [1],
 ``h``/``c`` float32 [layers, 1, hidden] (and ``control`` [1, control_size] for a conditioned
 model); outputs ``logits`` [1, vocab], ``h_out``, ``c_out``; PerfJam metadata in the model's
@@ -25,6 +26,13 @@ import numpy as np
 import onnxruntime as ort
 
 from perfjam.codec.events import Vocab, vocab_by_name
+from perfjam.codec.grammar import RENORMALIZE, mode_for_model
+from perfjam.controls import fit_control
+from perfjam.sampling import NO_GRAMMAR, SAMPLING_MODES, Sampler, grammar_probabilities
+
+__all__ = ["DEFAULT_MODEL", "MODELS_DIR", "NO_GRAMMAR", "SAMPLING_MODES", "ModelError", "ModelInfo",
+           "ModelState", "PerformanceModel", "Sampler", "find_model", "grammar_probabilities",
+           "shipped_models"]
 
 DEFAULT_MODEL = "perfjam-dynamics"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
@@ -51,10 +59,22 @@ class ModelInfo:
     test_nll: float | None
     quantized: bool
     metadata: Mapping[str, str] = field(repr=False, hash=False)
+    val_nll_grammar: float | None = None  # NLL of the distribution the app samples (the grammar's)
+    test_nll_grammar: float | None = None
 
     @property
     def has_controls(self) -> bool:
         return self.control_size > 0
+
+    @property
+    def grammar_loss(self) -> bool:
+        """Whether the model was trained with the grammar-masked loss (metadata ``grammar_loss``)."""
+        return mode_for_model(self.metadata) == RENORMALIZE
+
+    @property
+    def grammar_mode(self) -> str:
+        """The grammar mode that matches the model's training (``perfjam.codec.grammar``)."""
+        return mode_for_model(self.metadata)
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,6 +150,8 @@ def _parse_info(path: Path, metadata: Mapping[str, str]) -> ModelInfo:
         control_layout = json.loads(layout_text) if layout_text else None
         val_nll = _optional_float(metadata, "val_nll")
         test_nll = _optional_float(metadata, "test_nll")
+        val_nll_grammar = _optional_float(metadata, "val_nll_grammar")
+        test_nll_grammar = _optional_float(metadata, "test_nll_grammar")
     except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
         raise ModelError(f"{path} has malformed PerfJam metadata: {exc}") from None
     if vocab_size != vocab.size:
@@ -151,6 +173,8 @@ def _parse_info(path: Path, metadata: Mapping[str, str]) -> ModelInfo:
         test_nll=test_nll,
         quantized=metadata.get("quantized", "false").lower() == "true",
         metadata=dict(metadata),
+        val_nll_grammar=val_nll_grammar,
+        test_nll_grammar=test_nll_grammar,
     )
 
 
@@ -261,54 +285,11 @@ class PerformanceModel:
         if self._control is not None:
             if control is None:
                 raise ValueError(f"model {self.info.name!r} is conditioned: pass a control vector")
-            self._control[0] = control  # numpy checks the shape
+            # numpy checks the shape; a model without the no-control flag takes today's vectors
+            self._control[0] = fit_control(control, self.info.control_size)
         elif control is not None:
             raise ValueError(f"model {self.info.name!r} takes no control vector")
         self._token[0] = token
         self.session.run_with_iobinding(self._bindings[self._current])
         self._current = 1 - self._current
         return self._logits[0].copy()
-
-
-class Sampler:
-    """Samples event indices from logits with temperature and nucleus (top-p) truncation."""
-
-    def __init__(self, seed: int | None = None) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def probabilities(
-        self, logits: np.ndarray, temperature: float = 1.0, top_p: float | None = None
-    ) -> np.ndarray:
-        """The distribution ``sample`` draws from (float64, sums to 1); one-hot when greedy."""
-        z = np.asarray(logits, dtype=np.float64).reshape(-1)
-        if temperature <= 0.0:
-            greedy = np.zeros_like(z)
-            greedy[np.argmax(z)] = 1.0
-            return greedy
-        z = z / temperature
-        peak = z.max()
-        if not np.isfinite(peak):
-            raise ValueError("logits have no finite maximum")
-        p = np.exp(z - peak)
-        p /= p.sum()
-        if top_p is not None and top_p < 1.0:
-            if top_p <= 0.0:
-                raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-            order = np.argsort(-p, kind="stable")
-            cumulative = np.cumsum(p[order])
-            keep = int(np.searchsorted(cumulative, top_p, side="left")) + 1  # smallest set reaching top_p
-            truncated = np.zeros_like(p)
-            truncated[order[:keep]] = p[order[:keep]]
-            p = truncated / truncated.sum()
-        return p
-
-    def sample(self, logits: np.ndarray, temperature: float = 1.0, top_p: float | None = None) -> int:
-        """One event index; ``temperature <= 0`` is greedy (argmax)."""
-        if temperature <= 0.0:
-            return int(np.argmax(logits))
-        p = self.probabilities(logits, temperature, top_p)
-        cumulative = np.cumsum(p)
-        index = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
-        if index >= len(p):  # rounding at the very top: take the last event that has probability
-            index = int(np.flatnonzero(p)[-1])
-        return index

@@ -272,22 +272,25 @@ def build_midi(events: Iterable[tuple[int, int, tuple[int, ...]]]) -> mido.MidiF
 
 
 def _track(name: str, channel: int, timeline: list, end: int) -> mido.MidiTrack:
-    """Notes still open at the end (a stop or a crash) end with the recording."""
+    """Notes still open at the end (a stop or a crash) end with the recording. A pitch's notes
+    never overlap: a re-strike ends the open note first (off, then on), a note lasts at least
+    1 ms where the next strike of its pitch leaves room, and one left no time at all (struck
+    again in the same ms) is dropped: a file never holds two note-ons of a pitch without an off."""
     out: list[tuple[int, int, int, mido.Message]] = []  # (tick, order, seq, message)
-    open_at: dict[int, int] = {}
+    notes: dict[int, list[list[int]]] = {}  # pitch -> [on_ms, on_seq, velocity, off_ms, off_seq]
+    open_at: dict[int, list[int]] = {}
     pedal_down = False
     for ms, seq, data in timeline:
         kind = data[0] & 0xF0
         if kind in (0x80, 0x90) and len(data) >= 3:
             pitch = data[1] & 0x7F
             is_on = kind == 0x90 and data[2] > 0
-            if pitch in open_at:  # a note-off, or a re-strike: the open note ends first
-                on_ms = open_at.pop(pitch)
-                off_ms = ms if is_on else max(ms, on_ms + 1)  # a note lasts at least 1 ms if it can
-                out.append((off_ms, 0, seq, _note(channel, pitch, False, 0)))
+            note = open_at.pop(pitch, None)
+            if note is not None:  # a note-off, or a re-strike: the open note ends first
+                note[3], note[4] = ms, seq
             if is_on:
-                open_at[pitch] = ms
-                out.append((ms, 1, seq, _note(channel, pitch, True, data[2] & 0x7F)))
+                open_at[pitch] = note = [ms, seq, data[2] & 0x7F, -1, 1 << 60]
+                notes.setdefault(pitch, []).append(note)
         elif kind == 0xB0 and len(data) >= 3:
             if data[1] == 64:
                 pedal_down = data[2] >= 64
@@ -297,9 +300,19 @@ def _track(name: str, channel: int, timeline: list, end: int) -> mido.MidiTrack:
             value = ((data[2] & 0x7F) << 7 | (data[1] & 0x7F)) - 8192
             out.append((ms, 1, seq, mido.Message("pitchwheel", channel=channel, pitch=value)))
     last = end
-    for pitch, on_ms in sorted(open_at.items()):
-        out.append((max(end, on_ms + 1), 0, 1 << 60, _note(channel, pitch, False, 0)))
-        last = max(last, on_ms + 1)
+    for pitch, same in notes.items():
+        for i, (on_ms, on_seq, velocity, off_ms, off_seq) in enumerate(same):
+            if off_ms < 0:  # still open at the end
+                off_ms = max(end, on_ms + 1)
+                last = max(last, off_ms)
+            else:
+                off_ms = max(off_ms, on_ms + 1)  # a note lasts at least 1 ms if it can...
+            if i + 1 < len(same):
+                off_ms = min(off_ms, same[i + 1][0])  # ...but never over the next strike
+            if off_ms <= on_ms:
+                continue  # struck again in the same ms: nothing of it can be heard
+            out.append((on_ms, 1, on_seq, _note(channel, pitch, True, velocity)))
+            out.append((off_ms, 0, off_seq, _note(channel, pitch, False, 0)))
     if pedal_down:
         out.append((last, 2, 1 << 60, mido.Message("control_change", channel=channel, control=64, value=0)))
     out.sort(key=lambda item: item[:3])

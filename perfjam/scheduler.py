@@ -4,95 +4,62 @@ Pure logic, no threads and no I/O: ``perfjam.engine`` owns one ``LiveStream`` on
 does the sending. The stream keeps one invariant: the events fed to the model (``history``) are
 exactly what was heard, in time order, with TIME_SHIFTs for the elapsed (music) time:
 
-* human events are *committed* as soon as they are heard (``hear_human``);
+* human events are *committed* as soon as they are heard (``hear_human``, ``flush_human``: the
+  actions of a 10 ms step are heard once it is over, in note-seq's order);
 * generated events are *speculative* (``spec``): each remembers the model state, logits, writer
   and decoder state from before it, so ``rollback`` can discard what has not been played yet;
 * an AI note action becomes committed when the engine sends it (``mark_sent``).
 
-Sampling is constrained only where real time demands it: the model may not release a pitch it
-is not sounding (that would be an event nobody hears); a TIME_SHIFT is cut short at the note
-length limit (the note-off is then forced) and at the end of a call-and-response answer; and
-after silence or a human event the stream is first advanced with a forced TIME_SHIFT to
-``min_step`` (the real elapsed time: nobody played in between) so that no note is due before
-the model has had time to compute it.
+The stream is grammatical (``perfjam.codec.grammar``): a ``GrammarState`` follows every event
+fed to the model (snapshotted per entry, restored on rollback), events are sampled from the
+grammar's distribution, and the events the stream writes itself keep the encoder's form: a
+forced TIME_SHIFT merges with a speculative short one before it and never splits a VELOCITY from
+its NOTE_ON; a rollback never keeps a short TIME_SHIFT last (what follows re-emits that time).
 
-Also ``TimingStat``: constant-memory timing statistics (rolling window + whole-run histogram).
+Sampling is constrained further only where real time demands it: the model releases only its
+own notes (a pitch the human sounds too is the human's: the AI's note on it ends silently at its
+forced release or with the human's next event on that pitch); a TIME_SHIFT is cut at the note
+length limit (the note-off is then forced) and at the end of an answer; and after silence or a
+human event a forced TIME_SHIFT to ``min_step`` (real elapsed time) comes first, so no note is
+due before the model has had time to compute it.
+
+``Clock``, ``AiNote``, ``HeardNote`` and ``TimingStat`` live in ``perfjam.timing``.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import deque
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
-from perfjam.codec.events import MAX_SHIFT_STEPS, STEPS_PER_SECOND, EventReader, EventType, EventWriter
-from perfjam.codec.pedal import TimedNote
+from perfjam.codec.events import (
+    MAX_SHIFT_STEPS,
+    EventReader,
+    EventType,
+    EventWriter,
+    NoteAction,
+)
+from perfjam.codec.grammar import GRAMMAR_MODES, GrammarState, mode_for_model
 from perfjam.codec.stream import StreamEncoder
+from perfjam.timing import AiNote, Clock, HeardNote, TimingStat
+
+__all__ = ["AiNote", "Clock", "HeardNote", "LiveStream", "TimingStat"]
 
 _TS, _VEL, _NOTE, _NOOP = 0, 1, 2, 3
 
 
-@dataclass(frozen=True)
-class Clock:
-    """Wall clock (perf_counter seconds) <-> model steps. ``speed`` > 1 runs music faster than
-    real time (accelerated test and benchmark sessions); it is 1.0 in the app."""
-
-    origin_s: float
-    speed: float = 1.0
-
-    def music_s(self, time_s: float) -> float:
-        return (time_s - self.origin_s) * self.speed
-
-    def step_at(self, time_s: float) -> int:
-        return int(round((time_s - self.origin_s) * self.speed * STEPS_PER_SECOND))
-
-    def time_of(self, step: int) -> float:
-        return self.origin_s + step / (STEPS_PER_SECOND * self.speed)
-
-    def steps(self, seconds: float) -> int:
-        """A music duration -> steps."""
-        return int(round(seconds * STEPS_PER_SECOND))
-
-    def wall_s(self, music_seconds: float) -> float:
-        """A music duration -> wall-clock seconds."""
-        return music_seconds / self.speed
-
-
-class AiNote(NamedTuple):
-    """An AI note action due at ``time_s`` (perf_counter) = ``step`` on the clock."""
-
-    time_s: float
-    pitch: int
-    velocity: int  # 0 for a note-off
-    is_on: bool
-    seq: int  # the stream entry it came from
-    step: int
-    restrike: bool = False  # the note-off of a re-strike (the stream has only the NOTE_ON)
-
-
-class HeardNote(NamedTuple):
-    """A note action the model heard, as played (tests compare these with ``history``)."""
-
-    step: int
-    source: str  # "human" | "ai"
-    pitch: int
-    velocity: int
-    is_on: bool
-
-
 class _Entry:
     __slots__ = ("seq", "event", "kind", "step_after", "model_state", "logits", "writer_state",
-                 "reader_state", "ai_on_step", "same_step", "history_len")
+                 "reader_state", "ai_on_step", "same_step", "history_len", "grammar")
 
 
 class LiveStream:
     """One model's view of the session (see the module docstring)."""
 
     def __init__(self, model, clock: Clock, start_step: int = 0, max_note_steps: int = 800,
-                 max_events_per_step: int = 64, history_limit: int = 1 << 22) -> None:
+                 max_events_per_step: int = 64, history_limit: int = 1 << 22,
+                 grammar_mode: str | None = None) -> None:
         self.model = model
         self.vocab = vocab = model.vocab
         self.clock = clock
@@ -125,6 +92,15 @@ class LiveStream:
         self.kinds = kinds
         self.shift0 = vocab.offsets[EventType.TIME_SHIFT]
         self.off0 = vocab.offsets[EventType.NOTE_OFF]
+        self.on0 = vocab.offsets[EventType.NOTE_ON]
+        # The grammar of the stream (every event fed to the model), and how sampling uses it.
+        self.grammar = GrammarState(vocab)
+        self.grammar_mode = mode_for_model(model.info.metadata) if grammar_mode is None else grammar_mode
+        if self.grammar_mode not in GRAMMAR_MODES:
+            raise ValueError(f"unknown grammar mode {self.grammar_mode!r}; known: {', '.join(GRAMMAR_MODES)}")
+        self.grammar_violations = 0  # events fed that the grammar excludes (none: see the tests)
+        self.human_sounding: dict[int, int] = {}  # pitch -> human notes open on it (as the model heard)
+        self._mask = np.zeros(size, dtype=bool)  # the engine's restriction, rebuilt per sample
 
     # --- bookkeeping ----------------------------------------------------------------------------
     @property
@@ -141,6 +117,8 @@ class LiveStream:
         return sorted(self.reader.sounding)
 
     def _feed(self, event: int, control) -> None:
+        if not self.grammar.feed(event):
+            self.grammar_violations += 1
         self.logits = self.model.step(event, control)
         self.history.append(event)
         self.steps_fed += 1
@@ -155,28 +133,68 @@ class LiveStream:
         """A heard (non-speculative) event: decoder follows time and velocity, model hears it."""
         kind = self.kinds[event]
         actions = self.reader.feed(event) if kind != _NOTE else []
+        if kind == _NOTE:
+            self._human_note(event)
         self._feed(event, control)
         return actions
 
+    def _human_note(self, event: int) -> None:
+        """A human NOTE_ON/OFF ends the AI's note on its pitch (struck again or released in the
+        stream): that note-off is sent now, not fed, not logged as heard."""
+        is_on = self.on0 <= event < self.on0 + 128
+        pitch = event - (self.on0 if is_on else self.off0)
+        if pitch in self.reader.sounding:
+            del self.reader.sounding[pitch]
+            self.ai_on_step.pop(pitch, None)
+            step = self.writer.step
+            self.pending.append(AiNote(self.clock.time_of(step), pitch, 0, False, -1, step, True))
+        human = self.human_sounding
+        if is_on:
+            human[pitch] = human.get(pitch, 0) + 1
+        elif human.get(pitch, 0) > 1:
+            human[pitch] -= 1
+        else:
+            human.pop(pitch, None)
+
     # --- hearing --------------------------------------------------------------------------------
     def hear_human(self, time_s: float, data, control) -> list[HeardNote]:
-        """A human MIDI message (bytes) heard at wall ``time_s``; the caller has rolled back.
-        Returns the note actions the model heard (pedal folded in)."""
-        notes = self.encoder.folder.feed_bytes(self.clock.music_s(time_s), data)
-        return self._hear_timed(notes, control)
+        """A human MIDI message (bytes) heard at wall ``time_s``; the caller has rolled back to its
+        step. The encoder holds a step's events until the step is over (note-seq's order within
+        a step, see ``perfjam.codec.stream``); returns the note actions the model heard now."""
+        self.encoder.take(self.clock.music_s(time_s), data)
+        return self.flush_human(time_s, control)
+
+    def flush_human(self, time_s: float, control) -> list[HeardNote]:
+        """The model hears the human actions of every step over by wall ``time_s`` (the engine
+        calls this every turn; nothing may be generated past a step whose actions are held)."""
+        if not self.encoder.pending:
+            return []
+        return self._hear_actions(self.encoder.ready(self.clock.music_s(time_s)), control)
 
     def release_human(self, time_s: float, control) -> list[HeardNote]:
-        """Every human note ends (input port lost, mode or model change)."""
-        return self._hear_timed(self.encoder.folder.release_all(self.clock.music_s(time_s)), control)
+        """Every human note ends (input port lost, mode or model change), heard at once."""
+        self.encoder.end_all(self.clock.music_s(time_s))
+        return self._hear_actions(self.encoder.ready_all(), control)
 
-    def _hear_timed(self, notes: list[TimedNote], control) -> list[HeardNote]:
+    def _hear_actions(self, actions: list[NoteAction], control) -> list[HeardNote]:
         heard = []
-        for note in notes:
-            for event in self.encoder.encode([note]):
+        for action in actions:
+            for event in self.writer.action(action):
                 self._commit_event(event, control)
             self.same_step = 0
-            heard.append(HeardNote(self.writer.step, "human", note.pitch, note.velocity, note.is_on))
+            heard.append(HeardNote(self.writer.step, "human", action.pitch, action.velocity, action.is_on))
         return heard
+
+    @property
+    def human_pending(self) -> bool:
+        """Human actions are held (their step is not over yet)."""
+        return self.encoder.pending
+
+    @property
+    def human_due_s(self) -> float | None:
+        """Wall time at which held human actions are next heard (``flush_human``), if any."""
+        due_s = self.encoder.due_s
+        return None if due_s is None else self.clock.origin_s + self.clock.wall_s(due_s)
 
     def human_keys_down(self) -> bool:
         return bool(self.encoder.folder.held)
@@ -187,6 +205,12 @@ class LiveStream:
         assert not self.spec, "roll back before releasing"
         offs = []
         for pitch in sorted(self.reader.sounding):
+            if pitch in self.human_sounding:  # the human's to release: the AI's note ends silently
+                del self.reader.sounding[pitch]
+                at = max(step, self.writer.step)
+                offs.append(AiNote(self.clock.time_of(at), pitch, 0, False, -1, at, True))
+                self.ai_on_step.pop(pitch, None)
+                continue
             for event in self.writer.note_off(step, pitch):
                 for action in self.reader.feed(event):
                     time_s = self.clock.time_of(action.step)
@@ -204,7 +228,8 @@ class LiveStream:
                     self._commit_event(event, control)
 
     # --- generation -----------------------------------------------------------------------------
-    def _push(self, event: int, control) -> None:
+    def _push(self, event: int, control, silent: bool = False) -> None:
+        """A speculative event; ``silent``: a note-off sent but not fed (the pitch sounds on)."""
         entry = _Entry()
         entry.seq = seq = self.seq
         self.seq += 1
@@ -216,19 +241,20 @@ class LiveStream:
         entry.ai_on_step = dict(self.ai_on_step)
         entry.same_step = self.same_step
         entry.history_len = len(self.history)
+        entry.grammar = self.grammar.snapshot()
         kind = self.kinds[event]
         actions = self.reader.feed(event)
         self.writer.observe(event)
         if kind == _TS:
             self.same_step = 0
-        else:
+        elif not silent:
             self.same_step += 1
             if kind == _NOTE and not actions:
                 kind = _NOOP
         entry.kind = kind
         entry.step_after = self.writer.step
         time_of = self.clock.time_of
-        restrike = len(actions) == 2
+        restrike = silent or len(actions) == 2
         for a in actions:
             self.pending.append(AiNote(time_of(a.step), a.pitch, a.velocity, a.is_on, seq, a.step,
                                        restrike and not a.is_on))
@@ -237,10 +263,57 @@ class LiveStream:
             else:
                 self.ai_on_step.pop(a.pitch, None)
         self.spec.append(entry)
-        self._feed(event, control)
+        if not silent:
+            self._feed(event, control)
 
     def _shift(self, steps: int) -> int:
         return self.shift0 + min(MAX_SHIFT_STEPS, steps) - 1
+
+    def _take_back(self, kind: int, short_shift: bool = False) -> int | None:
+        """Undo the last speculative entry if it is of ``kind`` (``short_shift``: a short one)."""
+        spec = self.spec
+        if not spec or spec[-1].kind != kind:
+            return None
+        event = spec[-1].event
+        if short_shift and event >= self.shift0 + MAX_SHIFT_STEPS - 1:
+            return None
+        self._truncate(len(spec) - 1)
+        return event
+
+    def _push_time(self, steps: int, control) -> None:
+        """TIME_SHIFTs the stream writes itself, as the encoder would: merged with a speculative
+        short shift before them, never after a VELOCITY (that is pushed again after them)."""
+        velocity = self._take_back(_VEL)
+        short = self._take_back(_TS, short_shift=True)
+        if short is not None:
+            steps += self.shift_steps[short]
+        while steps > 0:
+            self._push(self._shift(steps), control)
+            steps -= MAX_SHIFT_STEPS
+        if velocity is not None:
+            self._push(velocity, control)
+
+    def _release(self, pitch: int, control) -> None:
+        """A forced release (length limit, end of an answer), not after a VELOCITY either."""
+        velocity = self._take_back(_VEL)
+        self._push(self.off0 + pitch, control, silent=pitch in self.human_sounding)
+        if velocity is not None:
+            self._push(velocity, control)
+
+    def restriction(self) -> np.ndarray:
+        """The engine's rule on top of the grammar (a buffer): NOTE_OFFs only of the AI's own
+        notes, only TIME_SHIFTs after ``max_events_per_step`` events in one step."""
+        mask, off0, shift0 = self._mask, self.off0, self.shift0
+        mask.fill(True)
+        mask[off0:off0 + 128] = False
+        human = self.human_sounding
+        for p in self.reader.sounding:
+            if p not in human:
+                mask[off0 + p] = True
+        if self.same_step >= self.max_events_per_step and self.grammar.is_allowed(shift0):
+            mask[:shift0] = False
+            mask[shift0 + MAX_SHIFT_STEPS:] = False
+        return mask
 
     def generate(self, sampler, temperature: float, top_p: float | None, control,
                  min_step: int, end_step: int | None = None) -> bool:
@@ -248,32 +321,22 @@ class LiveStream:
         (``end_step`` reached and every AI note released)."""
         step = self.writer.step
         if step < min_step or self.logits is None:
-            self._push(self._shift(max(1, min_step - step)), control)
+            self._push_time(max(1, min_step - step), control)
             return True
         limit = end_step
         if self.ai_on_step:
             deadline = min(self.ai_on_step.values()) + self.max_note_steps
             if step >= deadline:  # a note held too long: release it
-                pitch = min(self.ai_on_step, key=self.ai_on_step.get)
-                self._push(self.off0 + pitch, control)
+                self._release(min(self.ai_on_step, key=self.ai_on_step.get), control)
                 return True
             limit = deadline if limit is None else min(limit, deadline)
         if end_step is not None and step >= end_step:
             if not self.reader.sounding:
                 return False
-            self._push(self.off0 + min(self.reader.sounding), control)
+            self._release(min(self.reader.sounding), control)
             return True
-        logits = self.logits.copy()
-        # The model may only release its own notes.
-        sounding = self.reader.sounding
-        saved = [logits[self.off0 + p] for p in sounding]
-        logits[self.off0:self.off0 + 128] = -np.inf
-        for p, value in zip(sounding, saved, strict=True):
-            logits[self.off0 + p] = value
-        if self.same_step >= self.max_events_per_step:  # a model that never advances time
-            logits[: self.shift0] = -np.inf
-            logits[self.shift0 + MAX_SHIFT_STEPS:] = -np.inf
-        event = sampler.sample(logits, temperature, top_p)
+        event = sampler.sample(self.logits, temperature, top_p, self.grammar.effective(), self.grammar_mode,
+                               self.restriction())
         shift = self.shift_steps[event]
         if shift and limit is not None and step + shift > limit:
             event = self._shift(limit - step)
@@ -281,9 +344,13 @@ class LiveStream:
         return True
 
     def push_forced(self, events, control) -> None:
-        """Events to play as if generated (a solo primer); TIME_SHIFTs included."""
+        """Events to play as if generated (a solo primer); its TIME_SHIFTs via ``_push_time``."""
         for event in events:
-            self._push(int(event), control)
+            event = int(event)
+            if self.kinds[event] == _TS:
+                self._push_time(self.shift_steps[event], control)
+            else:
+                self._push(event, control)
 
     # --- playing and rolling back ---------------------------------------------------------------
     def mark_sent(self, seq: int) -> None:
@@ -296,7 +363,9 @@ class LiveStream:
 
     def rollback(self, cut_step: int, require_sent: bool = True) -> int:
         """Discard the look-ahead after ``cut_step`` and, with ``require_sent``, every note
-        action not sent yet (and a VELOCITY left without its note). Returns the events dropped."""
+        action not sent yet (and a VELOCITY left without its note). A short TIME_SHIFT is never
+        the last entry kept: whatever comes next re-emits that time, merged into one shift.
+        Returns the events dropped."""
         spec = self.spec
         keep = 0
         for entry in spec:
@@ -305,9 +374,17 @@ class LiveStream:
             if require_sent and entry.kind == _NOTE and entry.seq > self.last_sent_seq:
                 break
             keep += 1
-        if require_sent:
-            while keep and spec[keep - 1].kind == _VEL:
-                keep -= 1
+        short = self.shift0 + MAX_SHIFT_STEPS - 1
+        while keep:
+            last = spec[keep - 1]
+            if not ((require_sent and last.kind == _VEL) or (last.kind == _TS and last.event < short)):
+                break
+            keep -= 1
+        return self._truncate(keep)
+
+    def _truncate(self, keep: int) -> int:
+        """Keep the first ``keep`` speculative entries (the state returns to before the next)."""
+        spec = self.spec
         dropped = len(spec) - keep
         if not dropped:
             return 0
@@ -321,6 +398,7 @@ class LiveStream:
         self.reader.state = first.reader_state
         self.ai_on_step = first.ai_on_step
         self.same_step = first.same_step
+        self.grammar.restore(first.grammar)
         del self.history[first.history_len:]
         for _ in range(dropped):
             spec.pop()
@@ -341,63 +419,3 @@ class LiveStream:
 
 
 _ZERO = object()  # marks "the model's zero state" in an entry
-
-
-# --- timing statistics ---------------------------------------------------------------------------
-_BIN_MS = 0.01  # histogram resolution
-_BINS = 10_000  # 0 .. 100 ms; above goes to the last bin (the max is kept exactly)
-
-
-class TimingStat:
-    """Durations in seconds in, milliseconds out."""
-
-    def __init__(self, window: int = 1024) -> None:
-        self.window = array("d", [0.0]) * window
-        self.size = window
-        self.index = 0
-        self.count = 0
-        self.max_ms = 0.0
-        self.hist = array("L", [0]) * _BINS
-
-    def add(self, seconds: float) -> None:
-        ms = seconds * 1000.0
-        if ms < 0.0:
-            ms = 0.0
-        self.window[self.index] = ms
-        self.index = (self.index + 1) % self.size
-        self.count += 1
-        if ms > self.max_ms:
-            self.max_ms = ms
-        b = int(ms / _BIN_MS)
-        self.hist[b if b < _BINS else _BINS - 1] += 1
-
-    def recent(self, q: float) -> float:
-        """Percentile ``q`` (0..100) of the rolling window, ms (0.0 when empty)."""
-        n = min(self.count, self.size)
-        if not n:
-            return 0.0
-        values = sorted(self.window[:n] if self.count < self.size else self.window)
-        return values[min(n - 1, int(q / 100.0 * n))]
-
-    def overall(self, q: float) -> float:
-        """Percentile ``q`` over the whole run from the histogram (to 0.01 ms), ms."""
-        if not self.count:
-            return 0.0
-        target = q / 100.0 * self.count
-        seen = 0
-        for b, c in enumerate(self.hist):
-            seen += c
-            if c and seen >= target:
-                return min(self.max_ms, (b + 1) * _BIN_MS)
-        return self.max_ms
-
-    def summary(self) -> dict:
-        return {
-            "count": self.count,
-            "p50_ms": round(self.overall(50), 3),
-            "p99_ms": round(self.overall(99), 3),
-            "max_ms": round(self.max_ms, 3),
-        }
-
-    def reset(self) -> None:
-        self.__init__(self.size)

@@ -25,15 +25,15 @@ import fluidsynth
 import mido
 import numpy as np
 
+from perfjam.audio_drivers import DEFAULT_AUDIO_DRIVERS, DEFAULT_JACK_NAME  # the driver order
+from perfjam.rt_threads import threads_started_at
+
 log = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED_SOUNDFONT = ASSETS_DIR / "soundfonts" / "perfjam-piano.sf2"
 SYSTEM_SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "~/.local/share/soundfonts")
 PREFERRED_SOUNDFONTS = ("FluidR3_GM.sf2", "default-GM.sf2")
-# Drivers built into FluidSynth 2.3 on Linux: alsa, file, jack, oss, pulseaudio, sdl2 (PipeWire
-# serves through its pulseaudio and jack interfaces). "file" is never tried: it writes a WAV file.
-DEFAULT_AUDIO_DRIVERS = ("pulseaudio", "jack", "alsa", "sdl2")
 NO_AUDIO = "no audio output"
 MIDI_CHANNELS = 16
 CC_SUSTAIN, CC_PAN, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF = 64, 10, 120, 123
@@ -140,9 +140,12 @@ class SynthConfig:
     periods: int = 2
     reverb: bool = True
     chorus: bool = False
-    client_name: str = "perfjam"  # the JACK client name (ports NAME:left / NAME:right)
+    client_name: str = DEFAULT_JACK_NAME  # the JACK client name (ports NAME:left / NAME:right)
     jack_autoconnect: bool = True  # connect to the system playback ports
     allow_jack_autostart: bool = False  # trying the jack driver must not spawn a jackd
+    # Audio driver threads left at normal priority (JACK without realtime scheduling): nice level
+    # (SCHED_FIFO would take the CPU from such a JACK server itself); 0: leave them (perfjam.rt_threads)
+    thread_nice: int = -10
 
 
 def _new_fluid(sample_rate_hz: int, gain: float, reverb: bool, chorus: bool) -> fluidsynth.Synth:
@@ -189,7 +192,8 @@ class Synth:
             if fluidsynth.fluid_settings_setstr(self._fs.settings, b"audio.driver", name.encode()) != 0:
                 log.info("FluidSynth has no audio driver %r", name)
                 continue
-            driver = fluidsynth.new_fluid_audio_driver(self._fs.settings, self._fs.synth)
+            with threads_started_at(0, self.config.thread_nice):
+                driver = fluidsynth.new_fluid_audio_driver(self._fs.settings, self._fs.synth)
             if driver:
                 self._fs.audio_driver = driver  # pyfluidsynth's delete() frees it
                 self._audio_driver_name = name

@@ -52,8 +52,10 @@ def test_rollback_restores_exactly_the_state_of_what_was_heard(stream, engine_mo
     stream.commit()
     assert dropped > 0 and stream.step <= 160 and not stream.spec
     assert all(n.seq <= sent_before for n in stream.pending)
-    heard = stream.hear_human(1.6, (0x90, 61, 100), None)
-    assert heard[0].step == 160 and stream.step == 160
+    assert stream.hear_human(1.6, (0x90, 61, 100), None) == []  # held until its step is over...
+    assert stream.human_pending and stream.human_due_s == pytest.approx(1.605)
+    heard = stream.flush_human(1.605 + 1e-6, None)  # ...then heard
+    assert heard[0].step == 160 and stream.step == 160 and not stream.human_pending
     np.testing.assert_allclose(stream.logits, replay_logits(engine_models["dense"], stream.history),
                                atol=1e-5)
     # Generation resumes from there, and a second rollback is exact too.
@@ -75,6 +77,7 @@ def test_a_human_event_after_silence_is_heard_with_the_real_elapsed_time(stream)
     stream.catch_up(250, None)  # 2.5 s of silence while idle: TIME_SHIFT(100) x 2
     assert stream.history.tolist() == [TS0 + 99, TS0 + 99]
     stream.hear_human(2.731, (0x90, 60, 64), None)
+    stream.flush_human(2.74, None)
     assert stream.history.tolist()[2:] == [TS0 + 72, V.index(EventType.VELOCITY, 16), 60]
 
 
@@ -85,6 +88,7 @@ def test_generation_waits_for_min_step_with_a_forced_time_shift(stream):
 
 def test_the_model_only_releases_its_own_notes(stream):
     stream.hear_human(0.0, (0x90, 60, 90), None)  # a human note the model must not end
+    stream.flush_human(0.01, None)
     sampler = Sampler(5)
     generate_until(stream, 1000, sampler)
     ai_sounding: set[int] = set()

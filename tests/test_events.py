@@ -21,9 +21,11 @@ from perfjam.codec.events import (
     bin_to_velocity,
     decode_actions,
     encode_notes,
+    quantize_note,
+    seconds_to_step,
     velocity_to_bin,
 )
-from perfjam.codec.midifile import decode_events, events_to_midi, read_notes
+from perfjam.codec.midifile import decode_events, encode_midi, events_to_midi, read_notes, timed_messages
 from perfjam.codec.stream import StreamDecoder, StreamEncoder
 
 ASAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "asap"
@@ -90,13 +92,24 @@ def test_zero_length_note_gets_one_step():
     assert names(events, VOCAB_NO_DYNAMICS)[-3:] == ["NOTE_ON(60)", "TIME_SHIFT(1)", "NOTE_OFF(60)"]
 
 
-def test_order_within_a_step_is_magentas():
-    # notes by (start, pitch); actions by (step, note index, is_off)
+def test_order_within_a_step_is_note_seqs():
+    # notes ranked by (unquantized start, pitch); actions by (step, rank, is_off)
     notes = [Note(67, 64, 0.0, 0.5), Note(60, 64, 0.0, 0.5), Note(64, 64, 0.5, 1.0)]
     assert names(encode_notes(notes, VOCAB_NO_DYNAMICS), VOCAB_NO_DYNAMICS) == [
         "NOTE_ON(60)", "NOTE_ON(67)", "TIME_SHIFT(50)", "NOTE_OFF(60)", "NOTE_OFF(67)", "NOTE_ON(64)",
         "TIME_SHIFT(50)", "NOTE_OFF(64)",
     ]
+    # A chord rolled downwards within one step keeps its order, and so do its note-offs.
+    rolled = [Note(64, 64, 1.003, 1.5), Note(67, 64, 1.001, 1.502), Note(72, 64, 0.999, 1.5)]
+    assert names(encode_notes(rolled, VOCAB_NO_DYNAMICS), VOCAB_NO_DYNAMICS) == [
+        "TIME_SHIFT(100)", "NOTE_ON(72)", "NOTE_ON(67)", "NOTE_ON(64)",
+        "TIME_SHIFT(50)", "NOTE_OFF(72)", "NOTE_OFF(67)", "NOTE_OFF(64)",
+    ]
+
+
+def test_quantization_rounds_halves_up_as_note_seq():
+    assert [seconds_to_step(t) for t in (0.0, 0.004, 0.125, 0.135, 1.0049)] == [0, 0, 13, 14, 100]
+    assert quantize_note(0.125, 0.125) == (13, 14)  # a note ending in its start step gets one step
 
 
 def midi_file(messages: list[tuple[float, mido.Message]]) -> mido.MidiFile:
@@ -198,13 +211,90 @@ def test_encode_then_decode_keeps_pitches_and_quantized_times(raw):
     assert got == key
 
 
+def stream_events(played, vocab=V, origin_s: float = 0.0, flush_before=frozenset()) -> list[int]:
+    """``played`` ((time_s, bytes) in time order) through a ``StreamEncoder`` as the engine feeds
+    it: each message at its time (what is over is written), ``flush`` halfway before the messages
+    numbered in ``flush_before``, and every note ended at the last event, as a file ends."""
+    encoder = StreamEncoder(vocab, origin_s=origin_s)
+    events, previous_s = [], origin_s
+    for i, (time_s, data) in enumerate(played):
+        if i in flush_before:
+            events += encoder.flush((previous_s + time_s) / 2)
+        events += encoder.feed_bytes(time_s, data)
+        previous_s = time_s
+    return events + encoder.release_all()
+
+
 def test_streaming_encoder_matches_offline_encoding_of_the_same_performance():
     played = [(0.0, (0x90, 60, 80)), (0.25, (0x90, 64, 60)), (0.5, (0x80, 60, 0)), (0.5, (0xB0, 64, 100)),
               (0.75, (0x80, 64, 0)), (1.0, (0x90, 67, 100)), (2.0, (0xB0, 64, 0)), (3.5, (0x80, 67, 0))]
-    encoder = StreamEncoder(V, origin_s=10.0)
-    streamed = [e for t, data in played for e in encoder.feed_bytes(10.0 + t, data)]
+    streamed = stream_events([(10.0 + t, data) for t, data in played], origin_s=10.0)
     midi = midi_file([(t, mido.Message.from_bytes(list(data))) for t, data in played])
     assert streamed == encode_notes(read_notes(midi))
+    # the pedal goes down at the instant 60 is released: note-seq applies the pedal first
+    assert [(n.pitch, n.end_s) for n in read_notes(midi)] == [(60, 2.0), (64, 2.0), (67, 3.5)]
+
+
+def test_streaming_holds_a_step_until_it_is_over_then_gives_note_seqs_order():
+    encoder = StreamEncoder(VOCAB_NO_DYNAMICS)
+    assert encoder.feed_bytes(0.500, (0x90, 48, 70)) == []  # held: step 50 is not over
+    assert names(encoder.flush(0.505), VOCAB_NO_DYNAMICS) == ["TIME_SHIFT(50)", "NOTE_ON(48)"]
+    # Step 100 (0.995 <= t < 1.005): a rolled chord, and 48's release arriving after its first note.
+    for time_s, data in [(1.001, (0x90, 67, 70)), (1.003, (0x90, 60, 70)), (1.004, (0x80, 48, 0))]:
+        assert encoder.feed_bytes(time_s, data) == []
+    assert encoder.due_s == pytest.approx(1.005)
+    assert encoder.flush(1.0049) == []
+    assert names(encoder.flush(1.0051), VOCAB_NO_DYNAMICS) == [
+        "TIME_SHIFT(50)", "NOTE_OFF(48)", "NOTE_ON(67)", "NOTE_ON(60)"]
+    assert not encoder.pending and encoder.due_s is None
+
+
+def test_pedal_release_ends_notes_in_the_order_they_began():
+    played = [(0.0, (0xB0, 64, 127)), (0.100, (0x90, 72, 70)), (0.102, (0x90, 65, 70)), (0.2, (0x80, 72, 0)),
+              (0.2, (0x80, 65, 0)), (0.5, (0xB0, 64, 0))]
+    events = names(stream_events(played), VOCAB_DYNAMICS)
+    assert events[-3:] == ["TIME_SHIFT(40)", "NOTE_OFF(72)", "NOTE_OFF(65)"]
+    midi = midi_file([(t, mido.Message.from_bytes(list(data))) for t, data in played])
+    assert names(encode_notes(read_notes(midi))) == events
+
+
+def test_pairing_follows_pretty_midi():
+    on, off = "note_on", "note_off"
+    midi = midi_file([
+        (0.1, mido.Message(on, note=60, velocity=70)),
+        (0.2, mido.Message(on, note=60, velocity=80)),  # keys of one pitch overlap...
+        (0.3, mido.Message(off, note=60)),  # ...and one note-off ends both
+        (0.4, mido.Message(on, note=62, velocity=70)),
+        (0.4, mido.Message(off, note=62)),  # begun and ended at one instant: never sounds
+        (0.5, mido.Message(off, note=64)),  # never begun: ignored
+    ])
+    notes = [(n.pitch, n.velocity, round(n.start_s, 3), round(n.end_s, 3)) for n in read_notes(midi)]
+    assert notes == [(60, 70, 0.1, 0.3), (60, 80, 0.2, 0.3)]
+
+
+MS = 60.0 / (120.0 * 500)  # one tick of ``midi_file`` in seconds, as the reader computes it
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["on", "off", "down", "up"]),
+                          st.sampled_from([60, 61, 64]), st.booleans()), max_size=40))
+def test_streaming_equals_offline_for_any_messages(raw):
+    """Any notes, pedal, overlaps, stray releases and equal times, with flushes in between.
+
+    Each performance ends as real ones do, pedal up and every key released: notes still sounding
+    when the input stops are ended differently by design (a file ends them at its last note or
+    pedal event, the live engine at "now", see ``StreamEncoder.end_all``)."""
+    played, tick, flush_before = [], 0, set()
+    ending = [(1, "up", 60, False)] + [(0, "off", p, False) for p in (60, 61, 64)]
+    for i, (gap_ms, kind, pitch, flush) in enumerate(raw + ending):
+        tick += gap_ms
+        data = {"on": (0x90, pitch, 90), "off": (0x80, pitch, 0), "down": (0xB0, 64, 127),
+                "up": (0xB0, 64, 0)}[kind]
+        played.append((tick * MS, data))
+        if flush:
+            flush_before.add(i)
+    midi = midi_file([(t, mido.Message.from_bytes(list(data))) for t, data in played])
+    assert stream_events(played, flush_before=flush_before) == encode_notes(read_notes(midi))
 
 
 def test_streaming_decoder_matches_offline_decoding():
@@ -248,8 +338,8 @@ def test_real_performances_round_trip_within_one_step(vocab):
         assert notes, path
         decoded = decode_events(encode_notes(notes, vocab), vocab)
         assert len(decoded) == len(notes)
-        by_onset = sorted(notes, key=lambda n: (round(n.start_s * 100), n.pitch))
-        by_onset_decoded = sorted(decoded, key=lambda n: (round(n.start_s * 100), n.pitch))
+        by_onset = sorted(notes, key=lambda n: (seconds_to_step(n.start_s), n.pitch))
+        by_onset_decoded = sorted(decoded, key=lambda n: (seconds_to_step(n.start_s), n.pitch))
         for original, back in zip(by_onset, by_onset_decoded, strict=True):
             assert back.pitch == original.pitch
             assert abs(back.start_s - original.start_s) <= 0.005 + 1e-9
@@ -259,3 +349,15 @@ def test_real_performances_round_trip_within_one_step(vocab):
                 assert velocity_to_bin(back.velocity) == velocity_to_bin(original.velocity)
             else:
                 assert back.velocity == DEFAULT_VELOCITY
+
+
+def test_real_performances_stream_exactly_as_they_encode_offline():
+    streamed_files = 0
+    for path in real_files(3):
+        played = [(t, data) for t, _track, data in timed_messages(path)]
+        channels = {data[0] & 0x0F for _t, data in played if data[0] & 0xF0 != 0xB0 or data[1] == 64}
+        if len({track for _t, track, _d in timed_messages(path)} - {0}) > 1 or len(channels) > 1:
+            continue  # one encoder folds one keyboard; offline folds per track and channel
+        assert stream_events(played, flush_before=set(range(0, len(played), 3))) == encode_midi(path)
+        streamed_files += 1
+    assert streamed_files

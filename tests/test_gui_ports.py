@@ -112,12 +112,12 @@ def test_the_lister_keeps_its_clients_and_sees_new_ports(jack_server):
     lister = PersistentLister("jack")
     try:
         before = lister()
-        clients = lister._clients
+        kept = lister.lister
         port = midi_io.MidiOutput("PerfJam GUI Lister Probe", api="jack", virtual=True)
         try:
             inputs, _ = lister()
             assert any(p.endswith("PerfJam GUI Lister Probe") for p in inputs)
-            assert lister._clients is clients  # no new MIDI client per listing
+            assert lister.lister is kept  # the same kept clients: no new MIDI client per listing
         finally:
             port.close()
         assert lister() == before

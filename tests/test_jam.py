@@ -176,3 +176,36 @@ def test_jam_status_line_refreshes_in_place_on_a_terminal():
         midi_out_state="none", state="listening", events_in=3, events_out=7))
     assert line.startswith("[call listening] T=0.90 events in 3 out 7 | step 0.40/1.20 ms | late 0")
     assert line.endswith("in kb:keys (connected) out - (none) | rec 01:15") and "\n" not in line
+
+
+def test_jam_chooses_the_audio_driver_and_jack_name_like_the_window(jam_rig, engine_models, jams):
+    """--audio-driver / --jack-name: perfjam.audio_drivers, shared with the window's arguments."""
+    name = f"pjjam{jam_rig.kb_client}"
+    jam = jams("--mode", "call", "--model", engine_models["dense"], "--midi-api", "jack",
+               "--midi-in", jam_rig.keyboard_port, "--audio-driver", "no-such-driver",
+               "--audio-driver", "jack", "--jack-name", name)
+    assert jam.wait_for_line("(connected) out"), jam.out + jam.err
+    ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10).stdout.split()
+    assert f"{name}:left" in ports and f"{name}:right" in ports
+    assert jam.stop(signal.SIGINT) == 0, jam.err
+
+
+def test_the_audio_driver_order_is_defined_once(monkeypatch):
+    import argparse
+
+    from perfjam import jam as jam_module
+    from perfjam.audio_drivers import DEFAULT_AUDIO_DRIVERS, ENV_AUDIO_DRIVERS, audio_settings
+    from perfjam.gui import app as gui_app
+
+    monkeypatch.delenv(ENV_AUDIO_DRIVERS, raising=False)
+    for add_arguments in (jam_module.add_arguments, gui_app.add_arguments):
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        assert audio_settings(parser.parse_args([])) == {"audio_drivers": DEFAULT_AUDIO_DRIVERS,
+                                                         "client_name": "perfjam"}
+        chosen = parser.parse_args(["--audio-driver", "jack", "--audio-driver", "alsa", "--jack-name", "pj"])
+        assert audio_settings(chosen) == {"audio_drivers": ("jack", "alsa"), "client_name": "pj"}
+        assert audio_settings(parser.parse_args(["--no-audio"]))["audio_drivers"] == ()
+        monkeypatch.setenv(ENV_AUDIO_DRIVERS, "jack, sdl2")
+        assert audio_settings(parser.parse_args([]))["audio_drivers"] == ("jack", "sdl2")
+        monkeypatch.delenv(ENV_AUDIO_DRIVERS)

@@ -224,3 +224,89 @@ def test_ports_subcommand_lists_ports(jack: str, capsys: pytest.CaptureFixture[s
         assert midi_io.run(parser.parse_args(["--midi-api", "jack"])) == 0
     out = capsys.readouterr().out
     assert "MIDI API: jack" in out and f"{client}:listed" in out
+
+
+# --- polled input, port lister ----------------------------------------------------------------------
+def poll_for(port: MidiInput, count: int, timeout_s: float = 3.0) -> list:
+    """The next ``count`` (time_s, message, read_s) from a polled input, probes left out; polls
+    every ~0.2 ms as the engine does."""
+    items, deadline = [], time.monotonic() + timeout_s
+    while len(items) < count and time.monotonic() < deadline:
+        for time_s, message in port.iter_pending():
+            if message != PROBE:
+                items.append((time_s, message, time.perf_counter()))
+        time.sleep(0.0002)
+    return items
+
+
+def settle_polled(sender: MidiOutput, port: MidiInput, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sender.send(PROBE)
+        time.sleep(0.02)
+        if any(message == PROBE for _, message in port.iter_pending()):
+            return
+    pytest.fail("the JACK MIDI connection never carried a message")
+
+
+def test_a_polled_input_stamps_each_arrival_from_the_midi_clock(jack: str):
+    client = unique("poll")
+    with MidiOutput("keys", virtual=True, client_name=client) as keyboard, \
+            MidiInput(f"{client}:keys", queue_size=64) as port:
+        with MidiInput(f"{client}:keys", queue.SimpleQueue()) as delivering, pytest.raises(RuntimeError):
+            delivering.poll()  # an input that delivers to a queue is not polled
+        settle_polled(keyboard, port)
+        sent, got = [], []
+        for i in range(40):
+            sent.append(time.perf_counter())
+            keyboard.send((0x90, 40 + i, 100))
+            if i % 10 == 3:
+                keyboard.send((0xFE,))  # active sensing: ignored, and its time still counted
+            if i % 10 == 7:
+                time.sleep(0.03)  # the reader is busy: what arrives meanwhile keeps its own time
+            got += poll_for(port, 1, timeout_s=0.004)  # read as the engine does, every ~0.2 ms
+        got += poll_for(port, 40 - len(got))
+        assert [m for _, m, _ in got] == [(0x90, 40 + i, 100) for i in range(40)]
+        for sent_s, (time_s, _, read_s) in zip(sent, got, strict=True):
+            # arrived after it was sent, within a JACK period or a few (a loaded machine delays the
+            # server), and before it was read: not when it was read (up to 30 ms later)
+            assert sent_s <= time_s <= read_s and time_s - sent_s < 0.025
+        assert max(read_s - time_s for time_s, _, read_s in got) > 0.025
+        assert port.stamp_error_s < 0.001
+        # rtmidi's queue holds the messages while nobody reads (up to queue_size)
+        for i in range(30):
+            keyboard.send((0xB0, 64, i))
+        time.sleep(0.1)
+        assert [m[2] for _, m, _ in poll_for(port, 30)] == list(range(30))
+    assert port.poll() is None  # closed: nothing, no error
+
+
+def test_a_port_lister_keeps_its_clients_and_sees_new_ports(jack: str):
+    client = unique("lister")
+    with midi_io.PortLister() as lister:
+        inputs, outputs = lister()
+        assert lister.api == "jack"
+        kept = dict(lister._clients)
+        with MidiOutput("probe", virtual=True, client_name=client):
+            assert f"{client}:probe" in lister.inputs()
+            assert dict(lister._clients) == kept  # no new MIDI client per listing
+        assert f"{client}:probe" not in lister.inputs()
+        assert lister.outputs() == outputs
+
+
+def test_a_quick_check_notices_a_returning_port(jack: str):
+    client = unique("quick")
+    keyboard = MidiOutput("keys", virtual=True, client_name=client)
+    port = MidiInput(f"{client}:keys")
+    try:
+        keyboard.close()
+        assert wait_for(port.check) and port.state == "disconnected"
+        assert port.check(quick=True) is False  # nothing new: one cheap query
+        keyboard = MidiOutput("keys", virtual=True, client_name=client)
+        assert wait_for(lambda: port.check(quick=True)) and port.state == "connected"
+        settle_polled(keyboard, port)
+        keyboard.note_on(0, 61, 100)
+        assert [m for _, m, _ in poll_for(port, 1)] == [(0x90, 61, 100)]
+    finally:
+        port.close()
+        keyboard.close()

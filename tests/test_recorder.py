@@ -185,3 +185,14 @@ def test_the_engine_records_what_was_played(jam_rig, engine_models, tmp_path):
     for start_ms, _end, pitch, _v in ai:
         near = [t for t, p in received if p == pitch and abs(t - origin - start_ms / 1000) < 0.02]
         assert near, (start_ms, pitch)
+
+
+def test_a_restrike_in_the_same_ms_never_writes_two_note_ons_of_a_pitch():
+    # on/off/on of pitch 71 in one ms (a zero-length re-strike), an on over a sounding note, and
+    # a 1 ms minimum that must not pass the next strike.
+    events = [(2258, 1, (0x90, 71, 80)), (2258, 1, (0x80, 71, 0)), (2258, 1, (0x90, 71, 70)),
+              (2300, 1, (0x90, 71, 60)), (2400, 1, (0x80, 71, 0)),
+              (2500, 1, (0x90, 72, 50)), (2500, 1, (0x80, 72, 0)), (2501, 1, (0x90, 72, 50))]
+    notes = notes_of(build_midi(events).tracks[2])
+    assert [(s, e, p, v) for s, e, p, v in notes] == [
+        (2258, 2300, 71, 70), (2300, 2400, 71, 60), (2500, 2501, 72, 50), (2501, 2501 + 1, 72, 50)]

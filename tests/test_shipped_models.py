@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from perfjam.codec.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS, Vocab
-from perfjam.controls import CONTROL_LAYOUT, CONTROL_SIZE, control_vector
+from perfjam.controls import LEGACY_CONTROL_SIZE, control_vector, layout_for
 from perfjam.model import MODELS_DIR, PerformanceModel
 
 pytest.importorskip("matplotlib")  # training.listen draws piano rolls and shows progress (train extras)
@@ -27,7 +27,7 @@ SHIPPED_DIR = Path(os.environ.get("PERFJAM_SHIPPED_MODELS_DIR") or MODELS_DIR)
 MODELS: dict[str, tuple[Vocab, int]] = {  # name -> (vocabulary, control size)
     "perfjam-dynamics": (VOCAB_DYNAMICS, 0),
     "perfjam-nodynamics": (VOCAB_NO_DYNAMICS, 0),
-    "perfjam-control": (VOCAB_DYNAMICS, CONTROL_SIZE),
+    "perfjam-control": (VOCAB_DYNAMICS, LEGACY_CONTROL_SIZE),  # trained before the no-control flag
 }
 VARIANTS = list(MODELS)
 SAMPLE_S = 30.0
@@ -54,7 +54,8 @@ def test_metadata_names_vocabulary_controls_and_nll(variant):
     assert int(info.metadata["vocab_size"]) == vocab.size == (388 if vocab.dynamics else 356)
     assert info.control_size == control_size
     if control_size:
-        assert info.control_layout == json.loads(json.dumps(CONTROL_LAYOUT)), "controls differ from the app's"
+        app_layout = json.loads(json.dumps(layout_for(control_size)))
+        assert info.control_layout == app_layout, "controls differ from the app's"
     else:
         assert info.control_layout is None and not info.has_controls
     for key in ("val_nll", "test_nll"):

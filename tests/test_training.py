@@ -16,6 +16,7 @@ import torch
 
 from perfjam.codec.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS
 from perfjam.codec.midifile import encode_midi
+from perfjam.controls import CONTROL_SIZE
 from training.evaluate_lib import stream_nll
 from training.model import ModelConfig, PerformanceRNN
 from training.prepare import hash_split, load_index, load_prepared, split_entries, split_files
@@ -196,7 +197,7 @@ def test_a_conditioned_model_trains(prepared, tmp_path):
                 "--example", "time", "--window-s", "5", "--max-steps", "3", "--eval-every", "3",
                 "--vocab", "nodynamics"])
     last = torch.load(tmp_path / "c" / "last.pt", weights_only=True)
-    assert last["config"]["control_size"] == 20 and last["config"]["vocab_size"] == 356
+    assert last["config"]["control_size"] == CONTROL_SIZE and last["config"]["vocab_size"] == 356
     assert np.isfinite(last["val_nll"])
 
 

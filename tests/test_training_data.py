@@ -128,7 +128,7 @@ def test_batches_are_deterministic_given_the_seed():
 
 def test_time_examples_hold_at_most_the_window_and_are_padded():
     seq_len, window_s = 600, 10.0
-    examples = make_examples(DataConfig(seq_len=seq_len, window_s=window_s))
+    examples = make_examples(DataConfig(seq_len=seq_len, example="time", window_s=window_s))
     batch = examples.batch(16, batch_rng(0, 0, 0))
     assert batch.tokens.shape == (16, seq_len + 1) and batch.controls is None
     for row, length in zip(batch.tokens, batch.lengths, strict=True):
@@ -147,7 +147,7 @@ def test_event_examples_fill_the_rows():
 
 
 def test_controls_describe_the_augmented_rows():
-    examples = make_examples(DataConfig(seq_len=300, window_s=60.0, controls=True))
+    examples = make_examples(DataConfig(seq_len=300, example="time", window_s=60.0, controls=True))
     batch = examples.batch(8, batch_rng(1, 0, 0))
     assert batch.controls.shape == (8, 301, CONTROL_SIZE)
     for row, controls, length in zip(batch.tokens, batch.controls, batch.lengths, strict=True):
@@ -163,7 +163,7 @@ def test_controls_describe_the_augmented_rows():
 def test_example_throughput_is_far_above_a_gpu_trainer_s_needs():
     import time
 
-    examples = make_examples(DataConfig(seq_len=512))
+    examples = make_examples(DataConfig(seq_len=512, example="time"))
     t0 = time.perf_counter()
     tokens = sum(int(examples.batch(32, batch_rng(0, 0, step)).lengths.sum()) for step in range(10))
     assert tokens / (time.perf_counter() - t0) > 1e6  # measured ~10M tokens/s on one core

@@ -10,10 +10,12 @@ for name in dynamics nodynamics control; do
     ckpt="$runs/$name/best.pt"
     for split in ${SPLITS:-test}; do
         [ -s "$runs/eval/$name.$split.json" ] ||
-            $py -m training.evaluate --model "$ckpt" --data data/asap-v1 --split $split > "$runs/eval/$name.$split.json"
+            $py -m training.evaluate --model "$ckpt" --data data/asap-v2 --split $split > "$runs/eval/$name.$split.json"
     done
-    test_nll=$($py -c "import json,sys; print(json.load(open(sys.argv[1]))['nll_per_event'])" "$runs/eval/$name.test.json")
+    read_nll() { $py -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
+    test_nll=$(read_nll "$runs/eval/$name.test.json" nll_per_event)
+    test_nll_grammar=$(read_nll "$runs/eval/$name.test.json" nll_per_event_grammar)
     $py -m training.export_onnx --checkpoint "$ckpt" --out "assets/models/perfjam-$name.onnx" \
-        --name "perfjam-$name" --test-nll "$test_nll" --int8 \
-        --nll-data data/asap-v1 --nll-split test --nll-limit 8 --nll-max-events 4000 | tee "$runs/eval/$name.export.txt"
+        --name "perfjam-$name" --test-nll "$test_nll" --test-nll-grammar "$test_nll_grammar" --int8 \
+        --nll-data data/asap-v2 --nll-split test --nll-limit 8 --nll-max-events 4000 | tee "$runs/eval/$name.export.txt"
 done

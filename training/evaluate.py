@@ -9,7 +9,12 @@ path, slow) or a training checkpoint ``.pt`` (scored with torch by the trainer's
 ``training.evaluate_lib.stream_nll``: batched across files, in chunks that carry the state).
 Either way each performance is encoded, streamed from the zero state through the whole file,
 and every event after the first is scored; ``nll_per_event`` is the mean in nats over all
-scored events of all files. Conditioned models get the controls computed from the real file
+scored events of all files (the full vocabulary: comparable with published figures), and
+``nll_per_event_grammar`` the same under the distribution the app samples from: the events the
+grammar allows (``perfjam.codec.grammar``, from the zero state), the excluded mass given back in
+the model's own mode (``grammar_mode``; ``nll_per_event_by_grammar_mode`` has both modes).
+``grammar_violations`` counts the scored events the grammar excludes (must be 0; any makes the
+grammar NLL infinite). Conditioned models get the controls computed from the real file
 (``perfjam.controls.controls_for_events``; input i carries the control of event i + 1).
 
 ``--sample-stats`` generates ``--samples`` performances with ``perfjam.generate`` and reports
@@ -24,123 +29,41 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from perfjam.codec.events import Vocab, vocab_by_name
-from perfjam.codec.midifile import encode_midi
-from perfjam.controls import control_vector, controls_for_events
-from perfjam.model import ModelError, PerformanceModel, Sampler
+from perfjam.codec.events import vocab_by_name
+from perfjam.codec.grammar import GRAMMAR_MODES, mode_for_model
+from perfjam.controls import control_vector
+from perfjam.model import SAMPLING_MODES, ModelError, PerformanceModel, Sampler
 from perfjam.stats import performance_from_events, performance_stats
 from training.model import PerformanceRNN
+from training.scoring import load_eval_sequences, onnx_nll, torch_nll
 
 
-@dataclass(frozen=True)
-class NllResult:
-    total_nats: float
-    events: int  # scored events (every event of a file but its first)
-
-    @property
-    def mean(self) -> float:
-        return self.total_nats / self.events if self.events else float("nan")
-
-
-def input_controls(events: np.ndarray, vocab: Vocab) -> np.ndarray:
-    """Controls for the inputs ``events[:-1]``: input i carries the control of the event it
-    predicts (i + 1), as in training (``training.dataset``) and Magenta."""
-    return controls_for_events(events, vocab)[1:]
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def list_midi_files(midi_dir: Path, split_csv: Path | None = None, split: str | None = None) -> list[Path]:
-    """MIDI files under ``midi_dir`` (sorted), optionally those of one split of a split CSV."""
-    from training.prepare import find_midi_files, plan_sources
-
-    if split_csv is None:
-        if split is not None:
-            raise ValueError("--split needs --split-csv (or a prepared --data directory)")
-        return [midi_dir / f for f in find_midi_files(midi_dir)]
-    sources, _ = plan_sources(midi_dir, split_csv)
-    return [midi_dir / s.file for s in sources if split is None or s.split == split]
-
-
-def load_eval_sequences(
-    vocab: Vocab,
-    midi_dir: Path | None = None,
-    split_csv: Path | None = None,
-    split: str | None = None,
-    data_dir: Path | None = None,
-    limit: int | None = None,
-    max_events: int | None = None,
-) -> list[np.ndarray]:
-    """Event arrays (int64) from MIDI files or a prepared data directory, each cut to ``max_events``."""
-    if data_dir is not None:
-        from training.prepare import load_prepared, split_files
-
-        tokens, offsets = load_prepared(data_dir, split or "test", vocab.name)
-        arrays = split_files(tokens, offsets)[:limit]
-    elif midi_dir is not None:
-        arrays = []
-        for path in list_midi_files(midi_dir, split_csv, split)[:limit]:
-            try:
-                arrays.append(np.asarray(encode_midi(path, vocab), np.int64))
-            except Exception as exc:  # a corrupt file is reported and skipped, never a crash
-                print(f"evaluate: skipping {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
-    else:
-        raise ValueError("give a MIDI directory or a prepared data directory")
-    return [np.asarray(a[:max_events], np.int64) for a in arrays if len(a) >= 2]
-
-
-# ----------------------------------------------------------------------------- NLL
-
-
-def torch_nll(model: PerformanceRNN, sequences: Sequence[np.ndarray], batch_files: int = 16) -> NllResult:
-    """Full-stream NLL with torch (``training.evaluate_lib.stream_nll``, shared with the trainer)."""
-    from training.evaluate_lib import stream_nll
-
-    mean, events = stream_nll(model, sequences, "cpu", batch_files=batch_files)
-    return NllResult(mean * events if events else 0.0, events)
-
-
-def onnx_nll(
-    model: PerformanceModel,
-    sequences: Sequence[np.ndarray],
-    progress: Callable[[int], None] | None = None,
-) -> NllResult:
-    """Full-stream NLL through ``perfjam.model``, one event at a time (the app's path)."""
-    vocab = model.info.vocab
-    total, count = 0.0, 0
-    for seq in sequences:
-        seq = np.asarray(seq, np.int64)
-        if len(seq) < 2:
-            continue
-        controls = input_controls(seq, vocab) if model.info.has_controls else None
-        model.reset()
-        for i in range(len(seq) - 1):
-            logits = model.step(int(seq[i]), None if controls is None else controls[i]).astype(np.float64)
-            peak = logits.max()
-            total += float(peak + np.log(np.exp(logits - peak).sum()) - logits[seq[i + 1]])
-        count += len(seq) - 1
-        if progress is not None:
-            progress(len(seq) - 1)
-    return NllResult(total, count)
+def _progress_bar(total_events: int):
+    """A tqdm bar on stderr for the step-by-step ONNX pass (None without tqdm)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total_events, desc="scoring", unit="event", unit_scale=True, file=sys.stderr,
+                mininterval=2.0)
 
 
 # ----------------------------------------------------------------------------- sample statistics
 
 
-def _onnx_for_sampling(model_path: Path, torch_model: PerformanceRNN | None, tmp: Path) -> PerformanceModel:
+def _onnx_for_sampling(model_path: Path, torch_model: PerformanceRNN | None, checkpoint: dict | None,
+                       tmp: Path) -> PerformanceModel:
     if torch_model is None:
         return PerformanceModel.load(model_path)
     from training.export_onnx import build_metadata, export_model
 
     out = tmp / f"{model_path.stem}.onnx"
-    export_model(torch_model, out, build_metadata(torch_model, {}, model_path.stem))
+    export_model(torch_model, out, build_metadata(torch_model, checkpoint or {}, model_path.stem))
     return PerformanceModel.load(out)
 
 
@@ -152,8 +75,10 @@ def sample_stats(
     temperature: float,
     top_p: float | None,
     seed: int | None,
+    grammar_mode: str | None = None,
 ) -> dict:
-    """``perfjam.stats`` of ``samples`` generated performances next to those of ``data``."""
+    """``perfjam.stats`` of ``samples`` generated performances next to those of ``data``
+    (sampled through the grammar in ``grammar_mode``, default the model's own)."""
     from perfjam.generate import default_primer, generate_events
 
     vocab = model.info.vocab
@@ -164,10 +89,12 @@ def sample_stats(
     generated = []
     for i in range(samples):
         sampler = Sampler(None if seed is None else seed + i)
-        events = generate_events(model, default_primer(vocab), seconds, temperature, top_p, sampler, control)
+        events = generate_events(model, default_primer(vocab), seconds, temperature, top_p, sampler, control,
+                                 grammar_mode=grammar_mode)
         generated.append(performance_from_events(events, vocab))
     return {
-        "settings": {"samples": samples, "seconds": seconds, "temperature": temperature, "top_p": top_p},
+        "settings": {"samples": samples, "seconds": seconds, "temperature": temperature, "top_p": top_p,
+                     "grammar_mode": model.info.grammar_mode if grammar_mode is None else grammar_mode},
         "samples": performance_stats(generated).to_dict(),
         "data": data_stats.to_dict(),
     }
@@ -193,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grammar-mode", default=None, choices=SAMPLING_MODES,
+                   help="grammar mode for --sample-stats (default: the model's own; 'none': no grammar)")
     return p
 
 
@@ -211,21 +140,30 @@ def evaluate(args: argparse.Namespace) -> dict:
     """The JSON report of ``main`` (see the module docstring)."""
     t0 = time.perf_counter()
     torch_model: PerformanceRNN | None = None
+    checkpoint: dict | None = None
     if args.model.suffix == ".pt":
-        from training.export_onnx import load_checkpoint
+        from training.export_onnx import grammar_loss_of, load_checkpoint
 
-        torch_model, _ = load_checkpoint(args.model)
+        torch_model, checkpoint = load_checkpoint(args.model)
         vocab = vocab_by_name(torch_model.config.vocab)
+        mode = mode_for_model({"grammar_loss": grammar_loss_of(checkpoint)})
     else:
         onnx_model = PerformanceModel.load(args.model)
         vocab = onnx_model.info.vocab
+        mode = onnx_model.info.grammar_mode
+    modes = (mode, *[m for m in GRAMMAR_MODES if m != mode])
     sequences = load_eval_sequences(
         vocab, args.midi_dir, args.split_csv, args.split, args.data, args.limit, args.max_events
     )
     if torch_model is not None:
-        nll = torch_nll(torch_model, sequences, batch_files=args.batch_size)
+        nll = torch_nll(torch_model, sequences, batch_files=args.batch_size, grammar_modes=modes)
     else:
-        nll = onnx_nll(onnx_model, sequences)
+        bar = _progress_bar(sum(len(s) - 1 for s in sequences))
+        try:
+            nll = onnx_nll(onnx_model, sequences, bar.update if bar is not None else None, modes)
+        finally:
+            if bar is not None:
+                bar.close()
     report: dict = {
         "model": str(args.model),
         "backend": "torch" if torch_model is not None else "onnxruntime",
@@ -233,13 +171,18 @@ def evaluate(args: argparse.Namespace) -> dict:
         "files": len(sequences),
         "events": nll.events,
         "nll_per_event": nll.mean,
+        "nll_per_event_grammar": nll.grammar_mean(mode),
+        "grammar_mode": mode,
+        "nll_per_event_by_grammar_mode": {m: nll.grammar_mean(m) for m in modes},
+        "grammar_violations": nll.violations,
         "nll_seconds": round(time.perf_counter() - t0, 2),
     }
     if args.sample_stats:
         with tempfile.TemporaryDirectory() as tmp:
-            model = _onnx_for_sampling(args.model, torch_model, Path(tmp))
+            model = _onnx_for_sampling(args.model, torch_model, checkpoint, Path(tmp))
             report["sample_stats"] = sample_stats(
-                model, sequences, args.samples, args.seconds, args.temperature, args.top_p, args.seed
+                model, sequences, args.samples, args.seconds, args.temperature, args.top_p, args.seed,
+                args.grammar_mode,
             )
     return report
 

@@ -1,12 +1,16 @@
 """Export a training checkpoint to the app's single-step ONNX graph (and optionally int8).
 
     python -m training.export_onnx --checkpoint runs/NAME/best.pt --out assets/models/NAME.onnx \
-        [--name NAME] [--test-nll X] [--int8 [--nll-data data/NAME | --nll-midi-dir DIR [--split-csv F]]]
+        [--name NAME] [--test-nll X [--test-nll-grammar Y]] \
+        [--int8 [--nll-data data/NAME | --nll-midi-dir DIR [--split-csv F]]]
 
 The graph is ``PerformanceRNN.step`` (inputs ``token``, ``h``, ``c`` [+ ``control``]; outputs
 ``logits``, ``h_out``, ``c_out``), exported by the TorchScript exporter at opset 17, which gives
 one native LSTM node per layer with the weights as initializers. The PerfJam metadata of
-``docs/ARCHITECTURE.md`` goes into ``metadata_props``. After writing, the file is loaded
+``docs/ARCHITECTURE.md`` goes into ``metadata_props``, with ``grammar_loss`` ("true"/"false":
+whether the run trained with the grammar-masked loss, ``train_args["grammar_loss"]``; the app
+picks its grammar mode from it) and the grammar NLLs ``val_nll_grammar``/``test_nll_grammar``
+next to ``val_nll``/``test_nll``. After writing, the file is loaded
 through ``perfjam.model`` (the app's path) and stepped against torch for 200 events of a random
 token walk from the zero state; a max |logit difference| above 1e-4 removes the file and exits 1.
 
@@ -32,9 +36,10 @@ import onnx
 import torch
 from torch import nn
 
-from perfjam.controls import CONTROL_LAYOUT, control_vector
+from perfjam.controls import control_vector, layout_for
 from perfjam.model import FORMAT_VERSION, PerformanceModel
 from training.model import ModelConfig, PerformanceRNN
+from training.validation import describe as describe_scope
 
 OPSET = 17
 PARITY_STEPS = 200
@@ -90,6 +95,14 @@ def _format_float(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
+def grammar_loss_of(checkpoint: Mapping) -> bool:
+    """Whether the checkpoint's run trained with the grammar-masked loss."""
+    train_args = checkpoint.get("train_args") or {}
+    if not isinstance(train_args, Mapping):  # an argparse.Namespace
+        train_args = vars(train_args)
+    return bool(train_args.get("grammar_loss", False))
+
+
 def build_metadata(
     model: PerformanceRNN,
     checkpoint: Mapping,
@@ -97,11 +110,21 @@ def build_metadata(
     test_nll: float | None = None,
     quantized: bool = False,
     source: str = "",
+    test_nll_grammar: float | None = None,
 ) -> dict[str, str]:
     """The ``metadata_props`` of an exported model; every value is a string."""
     config = model.config
-    val_nll = checkpoint.get("val_nll", checkpoint.get("best_val_nll"))
-    layout = checkpoint.get("control_layout") or CONTROL_LAYOUT  # the trainer records the one it used
+    # The whole-file score when the run ended with one, else the training-time (prefix) score;
+    # ``val_scope`` says which (training.validation).
+    full = checkpoint.get("val_nll_full") is not None
+    val_nll = checkpoint["val_nll_full"] if full else checkpoint.get("val_nll")
+    val_nll = checkpoint.get("best_val_nll") if val_nll is None else val_nll
+    val_nll_grammar = checkpoint.get("val_nll_full_grammar" if full else "val_nll_grammar")
+    val_scope = checkpoint.get("val_full_scope" if full else "val_scope")
+    # The trainer records the layout it used; older checkpoints: the one of their control size.
+    layout = checkpoint.get("control_layout")
+    if not layout and config.control_size:
+        layout = layout_for(config.control_size)
     metadata = {
         "perfjam_format": FORMAT_VERSION,
         "name": name,
@@ -113,7 +136,11 @@ def build_metadata(
         "control_size": str(config.control_size),
         "control_layout": json.dumps(layout) if config.control_size else "",
         "val_nll": _format_float(val_nll),
+        "val_scope": describe_scope(val_scope) if val_scope else "",
         "test_nll": _format_float(test_nll),
+        "val_nll_grammar": _format_float(val_nll_grammar),
+        "test_nll_grammar": _format_float(test_nll_grammar),
+        "grammar_loss": "true" if grammar_loss_of(checkpoint) else "false",
         "quantized": "true" if quantized else "false",
         "parameters": str(model.num_parameters()),
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -121,6 +148,8 @@ def build_metadata(
     }
     if source:
         metadata["source_checkpoint"] = source
+    if checkpoint.get("precision"):
+        metadata["train_precision"] = str(checkpoint["precision"])
     for key, meta_key in (("step", "steps"), ("tokens_seen", "tokens_seen")):
         if checkpoint.get(key) is not None:
             metadata[meta_key] = str(int(checkpoint[key]))
@@ -235,13 +264,15 @@ def export_checkpoint(
     test_nll: float | None = None,
     int8: bool = False,
     tolerance: float = PARITY_TOLERANCE,
+    test_nll_grammar: float | None = None,
 ) -> ExportResult:
     """Export, check parity (raises ``ValueError`` after removing the file if it fails), quantize."""
     out_path = Path(out_path)
     model, checkpoint = load_checkpoint(checkpoint_path)
     name = name or out_path.name.removesuffix(".onnx")
     source = "/".join(Path(checkpoint_path).parts[-2:])  # runs/NAME/best.pt -> NAME/best.pt
-    metadata = build_metadata(model, checkpoint, name, test_nll, source=source)
+    metadata = build_metadata(model, checkpoint, name, test_nll, source=source,
+                              test_nll_grammar=test_nll_grammar)
     export_model(model, out_path, metadata)
     parity = max_logit_difference(model, out_path)
     if not parity <= tolerance:
@@ -264,7 +295,7 @@ def export_checkpoint(
 
 
 def _int8_nll_report(args: argparse.Namespace, fp32: Path, int8: Path) -> dict:
-    from training.evaluate import load_eval_sequences, onnx_nll
+    from training.scoring import load_eval_sequences, onnx_nll
 
     model = PerformanceModel.load(fp32)
     sequences = load_eval_sequences(
@@ -293,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="assets/models/NAME.onnx")
     p.add_argument("--name", help="model name in the metadata (default: the file name)")
     p.add_argument("--test-nll", type=float, help="test-set NLL (nats/event) to record in the metadata")
+    p.add_argument("--test-nll-grammar", type=float,
+                   help="test-set NLL under the grammar (training.evaluate's nll_per_event_grammar)")
     p.add_argument("--int8", action="store_true", help="also write NAME.int8.onnx (dynamic QInt8)")
     data = p.add_argument_group("int8 NLL cost (with --int8)")
     data.add_argument("--nll-data", type=Path, help="a prepared data directory (data/NAME)")
@@ -307,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result = export_checkpoint(args.checkpoint, args.out, args.name, args.test_nll, args.int8)
+        result = export_checkpoint(args.checkpoint, args.out, args.name, args.test_nll, args.int8,
+                                   test_nll_grammar=args.test_nll_grammar)
     except (ValueError, FileNotFoundError) as exc:
         print(f"export_onnx: {exc}", file=sys.stderr)
         return 1

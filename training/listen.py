@@ -1,7 +1,7 @@
 """Listen to models: samples as MIDI + WAV + piano roll, statistics against the data, broken-sound checks.
 
     python -m training.listen --model perfjam-dynamics [--model perfjam-control ...] --out reports/NAME \
-        [--samples 4 --seconds 30 --temperature 1.0 --seed 0] [--data-dir data/asap-v1 --split test] \
+        [--samples 4 --seconds 30 --temperature 1.0 --seed 0] [--data-dir data/asap-v2 --split test] \
         [--density 2 8 --key C --scale major] [--sweep 1 2 4 8 16 --sweep-seconds 20 --sweep-samples 2]
 
 Each model gives ``--samples`` samples of ``--seconds`` from the default primer (sample i: seed + i);
@@ -30,10 +30,11 @@ import numpy as np
 from tqdm import tqdm
 
 from perfjam.codec.events import STEPS_PER_SECOND, EventReader, EventType, Note, Vocab
+from perfjam.codec.grammar import GrammarState
 from perfjam.codec.midifile import decode_events, events_to_midi
 from perfjam.controls import DENSITY_BIN_EDGES, PITCH_CLASS_NAMES, SCALES, control_vector, scale_histogram
 from perfjam.generate import DEFAULT_DENSITY_NOTES_PER_S, MAX_NOTE_S, default_primer, generate_events
-from perfjam.model import ModelError, PerformanceModel, Sampler
+from perfjam.model import NO_GRAMMAR, SAMPLING_MODES, ModelError, PerformanceModel, Sampler
 from perfjam.stats import LONG_NOTE_S, Performance, performance_stats
 
 matplotlib.use("Agg")  # files only, no display
@@ -119,19 +120,25 @@ class Sample:
 def sample_performance(model: PerformanceModel, seconds: float, temperature: float = 1.0,
                        seed: int | None = None, control: np.ndarray | None = None,
                        progress: Progress | None = None, tail: bool = True,
-                       max_events_per_s: float | None = None) -> Sample:
+                       max_events_per_s: float | None = None, grammar_mode: str | None = None) -> Sample:
     """``seconds`` generated from the default primer, then (``tail``) the release tail: the model
     runs on with only TIME_SHIFTs and NOTE_OFFs of sounding pitches allowed, until nothing sounds
-    or ``LONG_NOTE_S`` has passed. ``max_events_per_s`` bounds the work (the sample then ends early)."""
+    or ``LONG_NOTE_S`` has passed. ``max_events_per_s`` bounds the work (the sample then ends early).
+    Sampling goes through the event grammar as ``perfjam.generate`` (``grammar_mode``, default the
+    model's own), the tail too."""
     vocab, sampler = model.info.vocab, Sampler(seed)
+    mode = model.info.grammar_mode if grammar_mode is None else grammar_mode
     primer = default_primer(vocab)
     budget = None if max_events_per_s is None else max(1, int(seconds * max_events_per_s))
-    events = generate_events(model, primer, seconds, temperature, None, sampler, control, progress, budget)
+    events = generate_events(model, primer, seconds, temperature, None, sampler, control, progress, budget,
+                             grammar_mode=mode)
     shift0, off0 = vocab.offsets[EventType.TIME_SHIFT], vocab.offsets[EventType.NOTE_OFF]
     steps = sum(e - shift0 + 1 for e in events if shift0 <= e < shift0 + 100)
     reader = EventReader(vocab)
+    grammar = GrammarState(vocab)
     onset_steps: dict[int, int] = {}
     for index in events:
+        grammar.feed(index)
         for action in reader.feed(index):
             if action.is_on:
                 onset_steps[action.pitch] = action.step
@@ -144,17 +151,21 @@ def sample_performance(model: PerformanceModel, seconds: float, temperature: flo
         if overdue:  # generate_events' rule: no note is held longer than MAX_NOTE_S
             last = off0 + overdue[0]
             reader.feed(last)
+            grammar.feed(last)
             events.append(last)
             continue
-        allowed = np.full(vocab.size, -np.inf)
-        allowed[shift0 : shift0 + 100] = logits[shift0 : shift0 + 100]
-        offs = [off0 + p for p in reader.sounding]
-        allowed[offs] = logits[offs]
-        last = sampler.sample(allowed, temperature)
+        allowed = np.zeros(vocab.size, bool)
+        allowed[shift0 : shift0 + 100] = True
+        allowed[[off0 + p for p in reader.sounding]] = True
+        if mode == NO_GRAMMAR:
+            last = sampler.sample(np.where(allowed, logits, -np.inf), temperature)
+        else:
+            last = sampler.sample(logits, temperature, None, allowed & grammar.effective(), mode)
         if shift0 <= last < shift0 + 100:
             last = shift0 + min(last - shift0 + 1, tail_budget - tail_steps) - 1
             tail_steps += last - shift0 + 1
         reader.feed(last)
+        grammar.feed(last)
         events.append(last)
     return Sample(events, decode_events(events, vocab), len(reader.sounding), steps / STEPS_PER_SECOND)
 
@@ -308,7 +319,8 @@ def listen_to_model(model: PerformanceModel, args: argparse.Namespace, data: lis
     bar = tqdm(total=total_s, desc=info.name, unit="s", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s")
     progress = _bar_progress(bar)
     report: dict = {k: getattr(info, k) for k in ("layers", "hidden", "control_size", "quantized", "val_nll",
-                                                  "test_nll")}
+                                                  "test_nll", "test_nll_grammar")}
+    report["grammar_mode"] = args.grammar_mode or info.grammar_mode
     report.update(model=info.name, path=str(info.path), vocab=info.vocab.name, data_segments=len(data),
                   sets=[])
     try:
@@ -317,7 +329,8 @@ def listen_to_model(model: PerformanceModel, args: argparse.Namespace, data: lis
             rows, performances = [], []
             for i in range(args.samples):
                 seed = args.seed + i
-                sample = sample_performance(model, args.seconds, args.temperature, seed, control, progress)
+                sample = sample_performance(model, args.seconds, args.temperature, seed, control, progress,
+                                            grammar_mode=args.grammar_mode)
                 path = args.out / f"{stem}-{infix}{i + 1:02d}"
                 events_to_midi(sample.events, info.vocab).save(str(path.with_suffix(".mid")))
                 audio = render_midi_to_wav(path.with_suffix(".mid"), path.with_suffix(".wav"), soundfont)
@@ -420,7 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=30.0, help="length of each sample and data segment")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0, help="sample i uses seed + i")
-    p.add_argument("--data-dir", type=Path, default=Path("data/asap-v1"), help="prepared data")
+    p.add_argument("--grammar-mode", default=None, choices=SAMPLING_MODES,
+                   help="samples' grammar mode (default: each model's own; 'none': no grammar)")
+    p.add_argument("--data-dir", type=Path, default=Path("data/asap-v2"), help="prepared data")
     p.add_argument("--split", default="test")
     p.add_argument("--data-limit", type=int, default=None, help="use the split's first N files")
     p.add_argument("--density", type=float, nargs="+", default=None, metavar="NOTES_PER_S",

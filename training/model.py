@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from perfjam.controls import CONTROL_SIZE
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -62,6 +64,8 @@ class PerformanceRNN(nn.Module):
         if self.config.control_size:
             if controls is None:
                 raise ValueError("this model is conditioned: pass controls")
+            if controls.shape[-1] == self.config.control_size + 1 == CONTROL_SIZE:
+                controls = controls[..., : self.config.control_size]  # predates the no-control flag (last)
             x = torch.cat([x, controls.to(x.dtype)], dim=-1)
         out, state = self.lstm(x, state)
         return self.head(self.drop(out)), state

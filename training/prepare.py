@@ -1,13 +1,14 @@
 """Encode a folder of MIDI performances into flat token files for training.
 
     python -m training.prepare --midi-dir ../shared/data/asap \
-        --split-csv ../shared/data/asap/split.csv --out data/asap-v1
+        --split-csv ../shared/data/asap/split.csv --out data/asap-v2
 
 Output (see docs/ARCHITECTURE.md, "Prepared data"), for each split and vocabulary:
 
     {split}.{vocab}.bin          uint16 event indices of all the split's files, concatenated
     {split}.{vocab}.offsets.npy  int64 start of each file in the .bin, plus the end (n_files + 1)
-    index.json                   {"vocabs", "files": [{file, split, piece, events_<vocab>}], "skipped"}
+    index.json                   {"format", "codec", "vocabs", "files": [{file, split, piece,
+                                 events_<vocab>}], "skipped"}  (codec: perfjam.codec.events.CODEC_VERSION)
 
 A split's files appear in its .bin/.offsets in the order they are listed in ``index.json``.
 Files are encoded in parallel as ``perfjam.codec.midifile.encode_midi`` does; a corrupt or empty MIDI file
@@ -35,12 +36,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from perfjam.codec.events import VOCABS, encode_notes, vocab_by_name
+from perfjam.codec.events import CODEC_VERSION, VOCABS, encode_notes, vocab_by_name
 from perfjam.codec.midifile import read_notes
 
 SPLITS = ("train", "validation", "test")
 INDEX_FILE = "index.json"
-FORMAT_VERSION = 1
+# 2: the codec follows note-seq (order within a step by unquantized start, halves rounded up,
+#    pretty_midi's pairing, the pedal per instant): data of format 1 has other tokens.
+FORMAT_VERSION = 2
 MIDI_SUFFIXES = (".mid", ".midi")
 
 
@@ -163,6 +166,7 @@ def write_prepared(
 
     index = {
         "format": FORMAT_VERSION,
+        "codec": CODEC_VERSION,
         "vocabs": list(vocab_names),
         "splits": list(SPLITS),
         "files": files,
@@ -231,7 +235,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--midi-dir", type=Path, required=True, help="folder searched recursively for .mid/.midi")
     p.add_argument("--split-csv", type=Path, default=None,
                    help="CSV with midi_performance,composer,title,split; default: hash split by directory")
-    p.add_argument("--out", type=Path, required=True, help="output folder, e.g. data/asap-v1")
+    p.add_argument("--out", type=Path, required=True, help="output folder, e.g. data/asap-v2")
     p.add_argument("--vocab", nargs="+", choices=sorted(VOCABS), default=["dynamics", "nodynamics"])
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="encoding processes")
     return p.parse_args(argv)

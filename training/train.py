@@ -1,34 +1,42 @@
 """Train a Performance RNN on prepared data.
 
-    python -m training.train --data data/asap-v1 --out runs/dyn --max-minutes 30
-    torchrun --nproc_per_node 2 -m training.train --data data/asap-v1 --out runs/dyn   # DDP
+    python -m training.train --data data/asap-v2 --out runs/dyn --max-minutes 150
+    python -m training.train --data data/asap-v2 --out runs/dyn --max-minutes 150 --session-minutes 50 \
+        --resume    # the same run in 50-minute sessions
+    torchrun --nproc_per_node 2 -m training.train --data data/asap-v2 --out runs/dyn   # DDP
 
 One process per device (DDP under torchrun: nccl on CUDA, gloo on CPU); every rank draws its own
 examples, only rank 0 logs, evaluates and saves. AdamW, gradient clipping, linear warm-up then
-cosine decay to ``min_lr_ratio * lr`` at ``max_steps``. On CUDA, autocast (bf16 by default; note
-that PyTorch runs the cuDNN LSTM itself in fp16 under any autocast, so a gradient scaler guards
-its gradients). The validation NLL is the full-stream one (``training.evaluate_lib.stream_nll``).
+cosine decay to ``min_lr_ratio * lr`` over the run's budget (``training.schedule``): ``--max-steps``,
+``--max-tokens`` and/or ``--max-minutes`` (wall time of the whole run, summed over its
+invocations), whichever ends first; the LR reaches its minimum when the run ends.
 
-Checkpoints ``best.pt`` (lowest validation NLL) and ``last.pt`` follow docs/ARCHITECTURE.md.
-``--resume`` continues from ``last.pt`` exactly: a batch depends only on (seed, rank, step) and
-dropout is re-seeded from (seed, rank, step) at every step, so a resumed run computes the same
-losses as an uninterrupted one (bit-exact on CPU; on CUDA, up to cuDNN's own dropout stream and
-non-deterministic kernels). ``--max-minutes`` stops in time for a final evaluation and checkpoint,
-so training can be split over short sessions: run the same command with ``--resume`` again.
-Logs: TensorBoard in ``OUT/tb`` and ``OUT/log.csv``.
+Precision: on CUDA, autocast (bf16 by default; PyTorch runs the cuDNN LSTM itself in fp16 under
+any autocast, so a gradient scaler guards its gradients). On a CPU with native bf16 (AVX512-BF16
+or AMX), bf16 autocast too: the oneDNN LSTM then runs 1.6-1.8x faster than fp32
+(``benchmarks/train_throughput.py``); weights, optimizer and evaluation stay fp32.
+
+Validation (``training.validation``): during training the first ``--eval-events`` events of every
+validation file (a few seconds per pass); ``best.pt`` is chosen on that score. When the run
+ends, the whole files once (``val_nll_full``). Both record what they scored.
+
+Checkpoints ``best.pt`` and ``last.pt`` follow docs/ARCHITECTURE.md. ``--resume`` continues from
+``last.pt`` (``training.checkpoint``): a batch depends only on (seed, rank, step) and dropout is
+re-seeded from (seed, rank, step) at every step, so with a steps or tokens budget a resumed run
+computes the same losses as an uninterrupted one (bit-exact on CPU; on CUDA, up to cuDNN's own
+dropout stream and non-deterministic kernels). Changed options are printed and applied from
+the resumed step. ``--session-minutes`` / ``--run-steps`` end one invocation in time for an
+evaluation and a checkpoint, so a run can be split over sessions and machines; ``--init-from``
+starts a new run from another model's weights. Logs: ``training.runlog``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
-import os
-import random
 import time
 from collections.abc import Sequence
-from dataclasses import MISSING, asdict, dataclass, fields
-from functools import partial
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +47,22 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from perfjam.codec.events import vocab_by_name
-from perfjam.controls import CONTROL_LAYOUT, CONTROL_SIZE
-from training.dataset import Batch, DataConfig, TrainingExamples, prefetch_batches
-from training.evaluate_lib import stream_nll
+from perfjam.controls import CONTROL_SIZE, layout_for
+from training.checkpoint import (
+    load_init_weights,
+    restore_rng_states,
+    resume_changes,
+    rng_states,
+    save_checkpoint,
+)
+from training.dataset import DataConfig, TrainingExamples, prefetch_batches
 from training.model import ModelConfig, PerformanceRNN
-from training.prepare import load_prepared, split_files
+from training.runlog import Logger
+from training.runtime import IGNORE, autocast_dtype, setup_runtime, to_device
+from training.schedule import Schedule, Session
+from training.validation import ValidationSet, describe, has_no_control_flag
 
-LOG_COLUMNS = ("step", "tokens", "lr", "train_loss", "val_nll", "tokens_per_s", "elapsed_s")
-IGNORE = -100  # target of a padding position
+SAVE_MARGIN_S = 5.0  # kept for writing checkpoints when a time limit applies
 
 
 @dataclass(frozen=True)
@@ -55,62 +71,44 @@ class TrainConfig:
     out: str
     vocab: str = "dynamics"
     controls: bool = False
+    no_control_fraction: float = 0.5  # with controls: examples trained with the "no control" flag
     layers: int = 3
     hidden: int = 512
     embedding: int = 256
-    dropout: float = 0.1
+    # Runs on a CPU last < 4 epochs and still underfit (train loss ~ validation NLL); dropout only
+    # slows learning then (and its masks cost ~5% of a step). Use it for long GPU runs.
+    dropout: float = 0.0
     batch_size: int = 0  # per process; 0: 64 on CUDA, 16 on CPU
-    seq_len: int = DataConfig.seq_len
+    # 0: 2048 on CUDA, 512 on CPU. On CPU the oneDNN LSTM's fp32 step collapsed 5-10x on a busy
+    # machine once batch x seq_len reached 32k tokens (16x2048 or 64x512; benchmarks/train_throughput.py).
+    seq_len: int = 0
     example: str = DataConfig.example
     window_s: float = DataConfig.window_s
     augment: bool = True
+    grammar_loss: bool = False
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.01
     warmup_steps: int = 300
-    max_steps: int = 10_000  # the length of the LR schedule, and where training ends
-    max_minutes: float = 0.0  # 0: no time limit for this invocation
-    run_steps: int = 0  # 0: no limit; else stop this invocation after this many steps
+    max_steps: int = 10_000  # budgets of the run: the schedule follows whichever ends first
+    max_tokens: int = 0  # 0: none
+    max_minutes: float = 0.0  # 0: none; wall time of the whole run (all invocations)
+    session_minutes: float = 0.0  # 0: none; this invocation only
+    run_steps: int = 0  # 0: none; this invocation only
     grad_clip: float = 1.0
     eval_every: int = 250
-    eval_files: int = 0  # 0: every validation file
+    eval_events: int = 1024  # per validation file during training (0: whole files)
     log_every: int = 10
     resume: bool = False
+    init_from: str = ""  # weights of a .pt checkpoint, an .onnx file or a shipped model name
     seed: int = 1337
     device: str = "auto"
-    precision: str = "bf16"  # CUDA autocast: bf16 | fp16 | fp32 (none)
+    precision: str = "bf16"  # autocast: bf16 | fp16 (CUDA) | fp32 (none); CPU: bf16 where native
     threads: int = 0  # CPU threads per process (0: torch's default)
-
-
-@dataclass(frozen=True)
-class Runtime:
-    rank: int  # 0 logs, evaluates and saves
-    world_size: int
-    device: torch.device
-
-
-def setup_runtime(device_arg: str) -> Runtime:
-    """The device and, under torchrun, the process group."""
-    world_size, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    use_cuda = device_arg == "cuda" or (device_arg == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    if world_size > 1:
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return Runtime(rank, world_size, device)
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
-
-
-def lr_factor(step: int, warmup_steps: int, max_steps: int, min_ratio: float) -> float:
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def build_optimizer(model: PerformanceRNN, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -123,87 +121,6 @@ def build_optimizer(model: PerformanceRNN, cfg: TrainConfig, device: torch.devic
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=device.type == "cuda")
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def rng_states(device: torch.device) -> dict:
-    """Python/numpy/torch RNG states, as plain types and tensors (loadable with weights_only=True)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    states = {
-        "python": random.getstate(),
-        "numpy": [name, keys.tolist(), pos, has_gauss, cached],
-        "torch": torch.get_rng_state(),
-    }
-    if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def restore_rng_states(states: dict) -> None:
-    random.setstate(states["python"])
-    name, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, np.array(keys, np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def save_checkpoint(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # never a half-written checkpoint
-
-
-# ----------------------------------------------------------------------------- logging
-
-
-class Logger:
-    """log.csv and TensorBoard, on rank 0 only."""
-
-    def __init__(self, out: Path, resume_step: int | None) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.path = out / "log.csv"
-        rows = []
-        if resume_step is not None and self.path.exists():  # drop rows after the checkpoint
-            with open(self.path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        with open(self.path, "w", newline="") as f:
-            writer = csv.DictWriter(f, LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        self.tb = SummaryWriter(str(out / "tb"), purge_step=None if resume_step is None else resume_step + 1)
-
-    def log(self, row: dict) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, LOG_COLUMNS).writerow({k: row.get(k, "") for k in LOG_COLUMNS})
-        for key in ("lr", "train_loss", "val_nll", "tokens_per_s"):
-            if row.get(key) not in (None, ""):
-                self.tb.add_scalar(key, row[key], row["step"])
-        self.tb.flush()
-
-    def close(self) -> None:
-        self.tb.close()
-
-
-# ----------------------------------------------------------------------------- training
-
-
-def to_device(batch: Batch, runtime: Runtime, conditioned: bool):
-    """(inputs, targets, controls) tensors; padding targets are IGNORE."""
-    pin = runtime.device.type == "cuda"
-    tokens = torch.from_numpy(batch.tokens)
-    tokens = (tokens.pin_memory() if pin else tokens).to(runtime.device, non_blocking=True)
-    lengths = torch.from_numpy(batch.lengths).to(runtime.device, non_blocking=True)
-    inputs, targets = tokens[:, :-1], tokens[:, 1:].clone()
-    positions = torch.arange(targets.shape[1], device=runtime.device)
-    targets[positions[None, :] + 1 >= lengths[:, None]] = IGNORE
-    controls = None
-    if conditioned:  # the control of the event each input predicts
-        controls = torch.from_numpy(batch.controls[:, 1:]).to(runtime.device, non_blocking=True)
-    return inputs, targets, controls
-
-
 def train(cfg: TrainConfig) -> dict:
     t_start = time.perf_counter()
     runtime = setup_runtime(cfg.device)
@@ -214,145 +131,209 @@ def train(cfg: TrainConfig) -> dict:
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
     batch_size = cfg.batch_size or (64 if device.type == "cuda" else 16)
-    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
-    use_autocast = device.type == "cuda" and autocast_dtype is not None
+    amp_dtype = autocast_dtype(cfg.precision, device)
+    precision = str(amp_dtype or torch.float32).removeprefix("torch.")
+    scale_grads = device.type == "cuda" and amp_dtype is not None
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    # -- data
-    vocab = vocab_by_name(cfg.vocab)
-    data_config = DataConfig(seq_len=cfg.seq_len, example=cfg.example, window_s=cfg.window_s,
-                             augment=cfg.augment, controls=cfg.controls)
-    examples = TrainingExamples.from_prepared(cfg.data, "train", cfg.vocab, data_config)
-    val_files = split_files(*load_prepared(cfg.data, "validation", cfg.vocab)) if is_main else []
-    if cfg.eval_files:
-        val_files = val_files[: cfg.eval_files]
-
-    # -- model, optimizer, schedule, and the checkpoint to resume from
-    model_config = ModelConfig(vocab_size=vocab.size, vocab=vocab.name, embedding=cfg.embedding,
-                               layers=cfg.layers, hidden=cfg.hidden, dropout=cfg.dropout,
-                               control_size=CONTROL_SIZE if cfg.controls else 0)
+    # -- the checkpoint to resume from, and what changed since
     checkpoint = None
     if cfg.resume and (out / "last.pt").exists():
         checkpoint = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
-        if checkpoint["config"] != model_config.to_dict() and is_main:
-            print(f"resume: using the checkpoint's model {checkpoint['config']}")
-        model_config = ModelConfig.from_dict(checkpoint["config"])
+        changes = resume_changes(asdict(cfg), checkpoint.get("train_args", {}))
+        if changes and is_main:
+            print(f"resume: from step {checkpoint['step']} with changed options: {'; '.join(changes)}")
     elif cfg.resume and is_main:
         print(f"resume: no {out / 'last.pt'} yet, starting from scratch")
+
+    # -- model architecture and data
+    vocab = vocab_by_name(cfg.vocab)
+    model_config = ModelConfig(vocab_size=vocab.size, vocab=vocab.name, embedding=cfg.embedding,
+                               layers=cfg.layers, hidden=cfg.hidden, dropout=cfg.dropout,
+                               control_size=CONTROL_SIZE if cfg.controls else 0)
+    if checkpoint is not None:  # its architecture (resume_changes checked it), today's dropout
+        model_config = replace(ModelConfig.from_dict(checkpoint["config"]), dropout=cfg.dropout)
+    conditioned, free_flag = model_config.control_size > 0, has_no_control_flag(model_config.control_size)
+    seq_len = cfg.seq_len or (DataConfig.seq_len if device.type == "cuda" else 512)
+    data_config = DataConfig(seq_len=seq_len, example=cfg.example, window_s=cfg.window_s,
+                             augment=cfg.augment, controls=cfg.controls, grammar=cfg.grammar_loss,
+                             no_control_fraction=cfg.no_control_fraction if free_flag else 0.0)
+    examples = TrainingExamples.from_prepared(cfg.data, "train", cfg.vocab, data_config)
+    validation = ValidationSet.load(cfg.data, cfg.vocab, model_config.control_size) if is_main else None
+
+    # -- model, optimizer, schedule, state
     torch.manual_seed(cfg.seed)
     model = PerformanceRNN(model_config).to(device)
+    init_from = None
+    if checkpoint is None and cfg.init_from:
+        init_from = load_init_weights(cfg.init_from, model)
+        if is_main:
+            print(f"init-from: weights of {init_from['path']} ({init_from['kind']})")
     optimizer = build_optimizer(model, cfg, device)
-    schedule = partial(lr_factor, warmup_steps=cfg.warmup_steps, max_steps=cfg.max_steps,
-                       min_ratio=cfg.min_lr_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_autocast)
+    scaler = torch.amp.GradScaler("cuda", enabled=scale_grads)
     step, tokens_seen, elapsed_before_s = 0, 0, 0.0
-    best_val_nll, val_nll = math.inf, math.nan
+    best_val_nll, val, full = math.inf, {}, {}
+    best_scope: dict = {}
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
+        optimizer.param_groups[0]["weight_decay"] = cfg.weight_decay  # honoured (printed above)
         if "scaler" in checkpoint:
             scaler.load_state_dict(checkpoint["scaler"])
         restore_rng_states(checkpoint["rng"])
         step, tokens_seen = checkpoint["step"], checkpoint["tokens_seen"]
-        best_val_nll, val_nll = checkpoint["best_val_nll"], checkpoint["val_nll"]
+        best_val_nll, best_scope = checkpoint["best_val_nll"], checkpoint.get("best_val_scope", {})
         elapsed_before_s = checkpoint.get("elapsed_s", 0.0)
+        init_from = checkpoint.get("init_from")
     device_ids = [device.index] if device.type == "cuda" else None
     ddp_model = DistributedDataParallel(model, device_ids) if runtime.world_size > 1 else model
     first_step = step
 
-    logger = Logger(out, step if checkpoint is not None else None) if is_main else None
-    if is_main:
-        print(f"{model.num_parameters():,} parameters, {examples.num_tokens:,} training tokens, "
-              f"{len(val_files)} validation files, batch {batch_size}x{cfg.seq_len} on {device} "
-              f"x{runtime.world_size}, {data_config}")
+    def elapsed_s() -> float:  # wall time of the run so far (all invocations)
+        return elapsed_before_s + time.perf_counter() - t_start
+
+    def evaluate(full_pass: bool) -> dict:
+        """Rank 0: the prefix scores (+ the whole files), then best.pt and last.pt."""
+        nonlocal best_val_nll, best_scope, val, full
+        score = validation.score(model, device, cfg.eval_events, grammar=cfg.grammar_loss)
+        val = {"val_nll": score.nll, "val_scope": score.scope}
+        if score.grammar_nll is not None:
+            val["val_nll_grammar"] = score.grammar_nll
+        if free_flag:
+            val["val_nll_free"] = validation.score(model, device, cfg.eval_events, free=True).nll
+        if full_pass:
+            prefix_is_all = score.scope["events_per_file"] == "all"
+            whole = score if prefix_is_all else validation.score(model, device, 0, grammar=cfg.grammar_loss)
+            full = {"val_nll_full": whole.nll, "val_full_scope": whole.scope}
+            if whole.grammar_nll is not None:
+                full["val_nll_full_grammar"] = whole.grammar_nll
+        if score.selection < best_val_nll:
+            best_val_nll, best_scope = score.selection, score.scope
+            save_checkpoint(out / "best.pt", payload())
+        save_checkpoint(out / "last.pt", payload())
+        return {**val, **full, "eval_s": score.seconds}
 
     def payload() -> dict:
+        clock = elapsed_s()
         return {
             "config": model_config.to_dict(),
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            "scheduler": schedule.state(step, tokens_seen, clock),
             "scaler": scaler.state_dict(),
             "step": step,
             "epoch": tokens_seen / max(1, examples.num_tokens),
             "tokens_seen": tokens_seen,
             "best_val_nll": best_val_nll,
-            "val_nll": val_nll,
+            "best_val_scope": best_scope,
+            **val,
+            **full,
             "rng": rng_states(device),
             "train_args": asdict(cfg),
             "data_config": asdict(data_config),
-            "control_layout": CONTROL_LAYOUT if model_config.control_size else None,
-            "elapsed_s": elapsed_before_s + time.perf_counter() - t_start,
+            "control_layout": layout_for(model_config.control_size) if model_config.control_size else None,
+            "precision": precision,
+            "init_from": init_from,
+            "elapsed_s": clock,
         }
 
-    def evaluate_and_save() -> float:
-        nonlocal best_val_nll, val_nll
-        val_nll, _ = stream_nll(model, val_files, device) if val_files else (math.nan, 0)
-        if val_nll < best_val_nll:
-            best_val_nll = val_nll
-            save_checkpoint(out / "best.pt", payload())
-        save_checkpoint(out / "last.pt", payload())
-        return val_nll
+    # -- what the final evaluation will cost, timed once when a time limit applies
+    synced = torch.tensor([0.0, elapsed_before_s], dtype=torch.float64)  # reserve_s, clock_s
+    session_reserve_s, eval_s = 0.0, 0.0
+    if is_main and (cfg.max_minutes > 0 or cfg.session_minutes > 0):
+        probe = validation.score(model, device, cfg.eval_events, grammar=cfg.grammar_loss)
+        estimate_s, eval_s = validation.full_pass_estimate_s(probe, cfg.eval_events), probe.seconds
+        session_reserve_s = (1 + free_flag) * eval_s + SAVE_MARGIN_S
+        synced[0] = session_reserve_s + estimate_s
+        print(f"eval: prefix pass {eval_s:.1f} s (NLL {probe.nll:.4f}); whole files estimated "
+              f"{estimate_s:.0f} s; {float(synced[0]):.0f} s of the time budget kept for the end")
+    synced[1] = elapsed_s()
+    if runtime.world_size > 1:
+        synced = synced.to(device)  # nccl broadcasts device tensors
+        dist.broadcast(synced, 0)
+    reserve_s, clock_s = float(synced[0]), float(synced[1])
+    schedule = Schedule(cfg.lr, cfg.warmup_steps, cfg.min_lr_ratio, cfg.max_steps, cfg.max_tokens,
+                        cfg.max_minutes * 60, reserve_s)
+    session = Session(cfg.session_minutes * 60, cfg.run_steps, session_reserve_s)
+
+    logger = Logger(out, step if checkpoint is not None else None) if is_main else None
+    if is_main:
+        print(f"{model.num_parameters():,} parameters, {examples.num_tokens:,} training tokens, "
+              f"validation {describe(validation.scope(cfg.eval_events, grammar=cfg.grammar_loss))}, "
+              f"batch {batch_size}x{seq_len} on {device} x{runtime.world_size} ({precision}), "
+              f"{data_config}")
 
     # -- the loop
     batches = prefetch_batches(examples, batch_size, cfg.seed, runtime.rank, first_step)
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not is_main, dynamic_ncols=True, mininterval=1.0)
-    interval_loss, interval_tokens, interval_s = 0.0, 0, 0.0
-    last_eval_s, last_loss = 0.0, math.nan
-    conditioned = model_config.control_size > 0
-    while step < cfg.max_steps:
+    interval_loss, interval_tokens, interval_s, interval_forced = 0.0, 0, 0.0, 0
+    last_loss = math.nan
+    stop_reason = schedule.budget_over(step, tokens_seen) or schedule.time_over(clock_s, 0.0)  # stays done
+    while not stop_reason:
         t_step = time.perf_counter()
         torch.manual_seed(step_seed(cfg.seed, runtime.rank, step))  # dropout masks: f(seed, rank, step)
+        lr = schedule.lr_at(step, tokens_seen, clock_s)  # the same on every rank: synced inputs
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         batch = next(batches)
-        inputs, targets, controls = to_device(batch, runtime, conditioned)
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_autocast):
+        inputs, targets, controls, masks = to_device(batch, runtime, conditioned)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits, _ = ddp_model(inputs, controls)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+        logits = logits.float()
+        if masks is not None:  # grammar-masked loss: softmax over the allowed events only
+            logits = logits.masked_fill(~masks, float("-inf"))
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
-        scheduler.step()
         step += 1
 
-        # One small all-reduce per step: the loss and tokens of all ranks, and rank 0's stop decision.
+        # One small all-reduce per step: loss and tokens of all ranks, rank 0's clock and time limits.
         n_tokens = batch.target_tokens
-        now = time.perf_counter()  # stop while one more step, an eval and a save still fit in time
-        needed_s = (now - t_start) + (now - t_step) + last_eval_s
-        out_of_time = cfg.max_minutes > 0 and needed_s > cfg.max_minutes * 60
-        out_of_steps = cfg.run_steps > 0 and step - first_step >= cfg.run_steps
-        stop_here = float(is_main and (out_of_time or out_of_steps))
-        stats = torch.tensor([loss.item() * n_tokens, n_tokens, stop_here], dtype=torch.float64).to(device)
+        now_s = time.perf_counter()  # stop while the next step (and its eval), an eval and a save fit
+        next_s = (now_s - t_step) + (eval_s * (1 + free_flag) if (step + 1) % cfg.eval_every == 0 else 0.0)
+        time_reason = schedule.time_over(elapsed_s(), next_s)
+        session_reason = session.over(step - first_step, now_s - t_start, next_s)
+        stats = torch.tensor([loss.item() * n_tokens, n_tokens, float(is_main and bool(time_reason)),
+                              float(is_main and bool(session_reason)), elapsed_s() if is_main else 0.0],
+                             dtype=torch.float64).to(device)
         if runtime.world_size > 1:
             dist.all_reduce(stats)
-        loss_sum, n_tokens, stop = float(stats[0]), int(stats[1]), bool(stats[2] > 0) or step >= cfg.max_steps
+        loss_sum, n_tokens, clock_s = float(stats[0]), int(stats[1]), float(stats[4])
         last_loss = loss_sum / max(1, n_tokens)
         tokens_seen += n_tokens
+        run_reason = schedule.budget_over(step, tokens_seen)  # the same on every rank
+        if not run_reason and stats[2] > 0:  # rank 0's clock decides for all
+            run_reason = time_reason or "time budget (rank 0)"
+        stop_reason = run_reason or (session_reason or "session limit (rank 0)" if stats[3] > 0 else "")
         interval_loss, interval_tokens = interval_loss + loss_sum, interval_tokens + n_tokens
         interval_s += time.perf_counter() - t_step
+        interval_forced += batch.grammar_forced
         bar.update(1)
-        if is_main and (stop or step % cfg.eval_every == 0 or step % cfg.log_every == 0):
-            row = {"step": step, "tokens": tokens_seen, "lr": scheduler.get_last_lr()[0],
+        if is_main and (stop_reason or step % cfg.eval_every == 0 or step % cfg.log_every == 0):
+            row = {"step": step, "tokens": tokens_seen, "lr": lr,
+                   "progress": schedule.progress(step, tokens_seen, clock_s),
                    "train_loss": interval_loss / max(1, interval_tokens),
-                   "tokens_per_s": interval_tokens / max(interval_s, 1e-9),
-                   "elapsed_s": elapsed_before_s + time.perf_counter() - t_start}
+                   "tokens_per_s": interval_tokens / max(interval_s, 1e-9), "elapsed_s": elapsed_s(),
+                   "grammar_forced": interval_forced if cfg.grammar_loss else ""}
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", tok_s=f"{row['tokens_per_s']:,.0f}")
-            interval_loss, interval_tokens, interval_s = 0.0, 0, 0.0
-            if stop or step % cfg.eval_every == 0:
-                t_eval = time.perf_counter()
-                row["val_nll"] = evaluate_and_save()
-                last_eval_s = time.perf_counter() - t_eval
-                bar.write(f"step {step}: train loss {row['train_loss']:.4f}, val NLL {val_nll:.4f} "
-                          f"(best {best_val_nll:.4f}), {row['tokens_per_s']:,.0f} tokens/s")
+            interval_loss, interval_tokens, interval_s, interval_forced = 0.0, 0, 0.0, 0
+            if stop_reason or step % cfg.eval_every == 0:
+                scores = evaluate(full_pass=bool(run_reason))  # the whole files once, when the run ends
+                eval_s = scores["eval_s"]
+                row.update({k: v for k, v in scores.items() if k.startswith("val_nll")})
+                full_text = f", whole files {scores['val_nll_full']:.4f}" if "val_nll_full" in scores else ""
+                judged = scores.get("val_nll_grammar", scores["val_nll"])  # what best.pt is chosen on
+                bar.write(f"step {step}: train loss {row['train_loss']:.4f}, val NLL {judged:.4f} "
+                          f"(best {best_val_nll:.4f}){full_text}, {row['tokens_per_s']:,.0f} tokens/s")
             logger.log(row)
-        if stop:
-            break
+    if is_main:
+        print(f"stopped after step {step}: {stop_reason}")
 
     batches.close()
     bar.close()
@@ -361,8 +342,9 @@ def train(cfg: TrainConfig) -> dict:
     if runtime.world_size > 1:
         dist.barrier()  # rank 0 has saved
         dist.destroy_process_group()
-    return {"step": step, "train_loss": last_loss, "val_nll": val_nll, "best_val_nll": best_val_nll,
-            "tokens_seen": tokens_seen}
+    return {"step": step, "train_loss": last_loss, "val_nll": val.get("val_nll", math.nan),
+            "val_nll_full": full.get("val_nll_full", math.nan), "best_val_nll": best_val_nll,
+            "tokens_seen": tokens_seen, "stop_reason": stop_reason}
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -374,16 +356,21 @@ HELP = {
     "data": "prepared data folder (training.prepare)",
     "out": "run folder: best.pt, last.pt, log.csv, tb/",
     "controls": "condition on note density + pitch classes (perfjam.controls)",
+    "no_control_fraction": "with --controls: fraction of examples given the 'no control' vector",
     "augment": "no transposition / time-stretch",
     "batch_size": "per process; 0: 64 on CUDA, 16 on CPU",
-    "seq_len": "tokens per example",
-    "example": "time: --window-s second segments padded to --seq-len; events: fixed windows",
-    "max_steps": "length of the LR schedule, and the last step",
-    "max_minutes": "stop this invocation in time for a final eval + checkpoint (0: no limit)",
-    "run_steps": "stop this invocation after N steps; the schedule still spans --max-steps",
-    "eval_files": "score only the first N validation files (0: all)",
-    "resume": "continue from OUT/last.pt if it exists",
-    "precision": "CUDA autocast dtype (fp32: none)",
+    "seq_len": "model inputs per example; 0: 2048 on CUDA, 512 on CPU",
+    "example": "events: fixed windows (no padding); time: --window-s second segments padded to --seq-len",
+    "grammar_loss": "train with the grammar-masked log-softmax (perfjam.codec.grammar)",
+    "max_steps": "run budget: last step (the schedule follows the first budget to end)",
+    "max_tokens": "run budget: training tokens, all ranks (0: none); deterministic, for fair comparisons",
+    "max_minutes": "run budget: wall minutes over all invocations, final evaluation included (0: none)",
+    "session_minutes": "stop this invocation in time for an eval + checkpoint (0: none); --resume goes on",
+    "run_steps": "stop this invocation after N steps; the schedule is the run's",
+    "eval_events": "events scored per validation file during training (0: whole files)",
+    "resume": "continue from OUT/last.pt if it exists (changed options are printed and applied)",
+    "init_from": "start from the weights of a .pt checkpoint, an .onnx file or a shipped model name",
+    "precision": "autocast dtype: bf16 (CPU: where native), fp16 (CUDA), fp32 (none)",
     "threads": "CPU threads per process (0: torch's default)",
 }
 
@@ -400,8 +387,8 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
             p.add_argument("--no-" + flag[2:] if negate else flag, dest=f.name, help=help_text,
                            action="store_false" if negate else "store_true")
         else:
-            p.add_argument(flag, type=type(default), default=default, choices=CHOICES.get(f.name),
-                           help=help_text)
+            kind = (lambda text: int(float(text))) if isinstance(default, int) else type(default)  # 2e7
+            p.add_argument(flag, type=kind, default=default, choices=CHOICES.get(f.name), help=help_text)
     return TrainConfig(**vars(p.parse_args(argv)))
 
 

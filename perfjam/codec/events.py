@@ -21,16 +21,24 @@ This module is pure (no MIDI library). ``perfjam.codec.pedal`` folds the sustain
 note lengths, ``perfjam.codec.stream`` holds the live encoder/decoder and
 ``perfjam.codec.midifile`` reads and writes MIDI files; imports run that way only.
 
-Order within one time step (offline encoding, as Magenta): notes are sorted by
-(start step, pitch) and the note-on/note-off actions by (step, note index, is_off).
+Quantization and order, as note-seq's ``quantize_note_sequence_absolute`` and
+``Performance``: a time becomes step ``floor(time_s * 100 + 0.5)`` (halves round up); a note
+ending in the step it began ends one step later. Notes are ranked by their *unquantized* start
+time, then pitch (a rolled chord keeps its order even within one 10 ms step), and the actions by
+(step, rank, is_off). Within a step, then, every note-off comes first (its note began in an
+earlier step), in the order its notes began, and then the note-ons in the order they were played.
+The live encoder (``perfjam.codec.stream``) holds a step's events until the step is over, so it
+gives exactly the same order.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+CODEC_VERSION = 2  # 1: a step by pitch, halves to even; 2: note-seq (order, rounding, pairing, pedal)
 STEPS_PER_SECOND = 100
 MAX_SHIFT_STEPS = 100
 NUM_VELOCITY_BINS = 32
@@ -129,7 +137,8 @@ def bin_to_velocity(velocity_bin: int) -> int:
 
 
 def seconds_to_step(time_s: float) -> int:
-    return int(round(time_s * STEPS_PER_SECOND))
+    """The nearest step; a time halfway between two steps goes to the later one (as note-seq)."""
+    return math.floor(time_s * STEPS_PER_SECOND + 0.5)
 
 
 def step_to_seconds(step: int) -> float:
@@ -261,15 +270,13 @@ def quantize_note(start_s: float, end_s: float) -> tuple[int, int]:
 
 
 def note_actions(notes: Iterable) -> list[NoteAction]:
-    """Offline order: notes by (start step, pitch), actions by (step, note index, is_off)."""
-    quantized = sorted(
-        ((*quantize_note(n.start_s, n.end_s), n.pitch, n.velocity) for n in notes),
-        key=lambda q: (q[0], q[2]),
-    )
+    """note-seq's order: notes ranked by (unquantized start, pitch), actions by (step, rank, is_off)."""
+    ranked = sorted(notes, key=lambda n: (n.start_s, n.pitch))
     keyed = []
-    for i, (start, end, pitch, velocity) in enumerate(quantized):
-        keyed.append(((start, i, False), NoteAction(start, pitch, velocity, True)))
-        keyed.append(((end, i, True), NoteAction(end, pitch, 0, False)))
+    for rank, n in enumerate(ranked):
+        start, end = quantize_note(n.start_s, n.end_s)
+        keyed.append(((start, rank, False), NoteAction(start, n.pitch, n.velocity, True)))
+        keyed.append(((end, rank, True), NoteAction(end, n.pitch, 0, False)))
     keyed.sort(key=lambda item: item[0])
     return [action for _, action in keyed]
 

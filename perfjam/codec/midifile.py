@@ -3,7 +3,8 @@ file-level encode/decode of the codec."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import bisect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import mido
@@ -21,6 +22,7 @@ from perfjam.codec.pedal import PedalFolder, TimedNote
 
 TICKS_PER_BEAT = 500
 TEMPO_US_PER_BEAT = 500_000  # with 500 ticks per beat: one tick = 1 ms
+DRUM_CHANNEL = 9  # note-seq does not extend drum notes with the pedal
 
 
 def load_midi(path_or_file: str | Path | mido.MidiFile) -> mido.MidiFile:
@@ -30,14 +32,20 @@ def load_midi(path_or_file: str | Path | mido.MidiFile) -> mido.MidiFile:
 
 
 def notes_from_timed(timed: Iterable[TimedNote]) -> list[Note]:
-    """Pair note-ons with their note-offs (at most one open note per pitch)."""
-    open_notes: dict[int, TimedNote] = {}
+    """Pair note-ons with their note-offs: an off ends the note of its pitch that began at its
+    ``start_s`` (else the oldest one open). Sorted by (start, pitch); equal ones in pairing order."""
+    open_notes: dict[int, list[TimedNote]] = {}
     notes: list[Note] = []
     for t in timed:
         if t.is_on:
-            open_notes[t.pitch] = t
-        elif (on := open_notes.pop(t.pitch, None)) is not None:
-            notes.append(Note(t.pitch, on.velocity, on.time_s, t.time_s))
+            open_notes.setdefault(t.pitch, []).append(t)
+            continue
+        ons = open_notes.get(t.pitch)
+        if not ons:
+            continue
+        index = next((i for i, on in enumerate(ons) if on.time_s == t.start_s), 0)
+        on = ons.pop(index)
+        notes.append(Note(t.pitch, on.velocity, on.time_s, t.time_s))
     notes.sort(key=lambda n: (n.start_s, n.pitch))
     return notes
 
@@ -48,17 +56,68 @@ def notes_from_actions(actions: Iterable[NoteAction]) -> list[Note]:
     )
 
 
-def read_notes(path_or_file: str | Path | mido.MidiFile, sustain: bool = True) -> list[Note]:
-    """All tracks merged, tempo map applied, sustain pedal folded into note lengths."""
+def tick_clock(midi: mido.MidiFile) -> Callable[[int], float]:
+    """Seconds at an absolute tick, computed as pretty_midi (and so note-seq) computes them, to
+    the last bit: the tempo map of track 0 (120 bpm until the first tempo; a tempo repeated is
+    ignored), each segment starting at the time its first tick has in the segment before."""
+    resolution = midi.ticks_per_beat
+    scales = [(0, 60.0 / (120.0 * resolution))]  # (first tick, seconds per tick)
+    tick = 0
+    for msg in midi.tracks[0] if midi.tracks else ():
+        tick += msg.time
+        if msg.type == "set_tempo":
+            scale = 60.0 / ((6e7 / msg.tempo) * resolution)
+            if tick == 0:
+                scales = [(0, scale)]
+            elif scale != scales[-1][1]:
+                scales.append((tick, scale))
+    firsts = [first for first, _ in scales]
+    origins = [0.0]
+    for (first, scale), (following, _) in zip(scales, scales[1:], strict=False):
+        origins.append(origins[-1] + scale * (following - first))
+
+    def seconds(at_tick: int) -> float:
+        i = bisect.bisect_right(firsts, at_tick) - 1
+        return origins[i] + scales[i][1] * (at_tick - firsts[i])
+
+    return seconds
+
+
+def timed_messages(path_or_file: str | Path | mido.MidiFile) -> list[tuple[float, int, tuple[int, ...]]]:
+    """The note and control messages of every track: (time_s, track, bytes), in time order (a
+    track's own order kept), with times as ``tick_clock`` gives them."""
     midi = load_midi(path_or_file)
-    folder = PedalFolder(sustain)
+    seconds = tick_clock(midi)
+    out: list[tuple[int, int, int, tuple[int, ...]]] = []
+    for track_index, track in enumerate(midi.tracks):
+        tick = 0
+        for position, msg in enumerate(track):
+            tick += msg.time
+            if msg.type in ("note_on", "note_off", "control_change"):
+                out.append((tick, track_index, position, tuple(msg.bytes())))
+    out.sort()
+    return [(seconds(tick), track_index, data) for tick, track_index, _, data in out]
+
+
+def read_notes(path_or_file: str | Path | mido.MidiFile, sustain: bool = True) -> list[Note]:
+    """All tracks merged, tempo map applied, sustain pedal folded into note lengths, as note-seq
+    reads a file: notes pair and the pedal acts per track and channel (drums: no pedal), and the
+    notes the pedal holds at the end stop at the last note or pedal event of the file. (note-seq
+    drops a note never released; here it ends there too.)"""
+    folders: dict[tuple[int, int], PedalFolder] = {}
     timed: list[TimedNote] = []
-    time_s = 0.0
-    for msg in midi:  # merged tracks, delta times in seconds
-        time_s += msg.time
-        if msg.type in ("note_on", "note_off", "control_change"):
-            timed.extend(folder.feed_bytes(time_s, msg.bytes()))
-    timed.extend(folder.release_all(time_s))
+    for time_s, track_index, data in timed_messages(path_or_file):
+        channel = data[0] & 0x0F
+        folder = folders.get((track_index, channel))
+        if folder is None:
+            folder = folders[track_index, channel] = PedalFolder(sustain and channel != DRUM_CHANNEL)
+        timed.extend(folder.take(time_s, data))
+    for folder in folders.values():
+        timed.extend(folder.finish())
+    ends = [f.last_event_s for f in folders.values() if f.has_notes and f.last_event_s is not None]
+    end_s = max(ends, default=0.0)
+    for folder in folders.values():
+        timed.extend(folder.release_all(end_s))
     return notes_from_timed(timed)
 
 

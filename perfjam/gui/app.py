@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perfjam.audio_drivers import add_audio_arguments, audio_settings
 from perfjam.gui import theme
 from perfjam.gui.bridge import EngineBridge
 from perfjam.gui.settings import MAX_TEMPERATURE, MIN_TEMPERATURE, MODES, Settings
@@ -28,10 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--midi-out", metavar="PORT", help="MIDI output port")
     parser.add_argument("--midi-api", choices=["auto", "alsa", "jack", "coremidi", "winmm"],
                         help="MIDI API (default: $PERFJAM_MIDI_API, else auto)")
-    parser.add_argument("--audio-driver", action="append", metavar="NAME",
-                        help="FluidSynth audio driver to try (repeatable; default: pulseaudio, jack, "
-                        "alsa, sdl2)")
-    parser.add_argument("--no-audio", action="store_true", help="no audio output (MIDI out only)")
+    add_audio_arguments(parser)  # --audio-driver, --jack-name, --no-audio (as `perfjam jam`)
     parser.add_argument("--mode", choices=MODES, help="call (call-and-response), duet or solo")
     parser.add_argument("--temperature", type=float, help=f"{MIN_TEMPERATURE}..{MAX_TEMPERATURE}")
     parser.add_argument("--settings", type=Path, metavar="FILE.ini",
@@ -71,14 +69,18 @@ def load_model(wanted: str | None, messages: Messages) -> Any:
     return None
 
 
-def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages: Messages) -> Any:
-    """A started Synth (with audio when a driver works), or None when FluidSynth is unusable."""
-    from perfjam.synth import DEFAULT_AUDIO_DRIVERS, Synth, SynthConfig, SynthError
+def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages: Messages,
+               client_name: str | None = None) -> Any:
+    """A started Synth (with audio when a driver works), or None when FluidSynth is unusable.
+    ``drivers`` None: the usual choice (``perfjam.audio_drivers.audio_drivers``)."""
+    from perfjam.audio_drivers import DEFAULT_JACK_NAME, audio_drivers
+    from perfjam.synth import Synth, SynthConfig, SynthError
 
-    drivers = DEFAULT_AUDIO_DRIVERS if drivers is None else drivers
+    drivers = audio_drivers() if drivers is None else drivers
     for font in dict.fromkeys([soundfont, None]):
         try:
-            synth = Synth(SynthConfig(soundfont=font, audio_drivers=drivers))
+            synth = Synth(SynthConfig(soundfont=font, audio_drivers=drivers,
+                                      client_name=client_name or DEFAULT_JACK_NAME))
         except SynthError as exc:
             messages.append((f"SoundFont problem: {exc}", "error" if font is None else "warning"))
             continue
@@ -206,8 +208,8 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Startup:
         os.environ[ENV_RECORDINGS] = str(args.recordings.expanduser())
     recover_recordings(recordings_folder(getattr(args, "recordings", None)), st.messages)
     st.model = load_model(settings.model, st.messages)
-    drivers = () if args.no_audio else (tuple(args.audio_driver) if args.audio_driver else None)
-    st.synth = make_synth(settings.soundfont, drivers, st.messages)
+    audio = audio_settings(args)
+    st.synth = make_synth(settings.soundfont, audio["audio_drivers"], st.messages, audio["client_name"])
     st.midi_in, st.midi_out = check_ports(st.api, settings.midi_input, settings.midi_output, st.messages)
     return st
 

@@ -2,15 +2,14 @@
 
 Opening a MIDI client (as ``midi_io.list_ports`` does on every call) takes 40-70 ms under JACK,
 and python-rtmidi holds the GIL all that time, which would stall the engine thread as well as the
-window. So the ports are listed through two clients opened once and kept (``PersistentLister``):
-listing is then a few microseconds and runs right on the GUI thread.
+window. So the ports are listed through ``midi_io.PortLister``, whose clients stay open: listing
+is then a fraction of a millisecond and runs right on the GUI thread.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -21,42 +20,37 @@ Lister = Callable[[], tuple[list[str], list[str]]]
 
 
 class PersistentLister:
-    """``lister() -> (inputs, outputs)`` through MIDI clients kept open between calls.
-
-    Uses ``perfjam.midi_io``'s client factory (``_create``): midi_io has no public way to keep
-    a listing client open yet (requested from its owner)."""
+    """``lister() -> (inputs, outputs)`` through a ``midi_io.PortLister`` kept between calls; a
+    MIDI API that cannot be opened is tried again after ``RETRY_S``, and a MIDI system that went
+    away (e.g. the JACK server stopped) gets a fresh lister at the next call."""
 
     def __init__(self, api: str | None) -> None:
         self.api = api
-        self._clients: tuple[Any, Any] | None = None
+        self.lister = None  # midi_io.PortLister, once opened
         self._retry_at = 0.0
         self._error = ""
 
     def __call__(self) -> tuple[list[str], list[str]]:
         from perfjam import midi_io
 
-        if self._clients is None:
+        if self.lister is None:
             if time.monotonic() < self._retry_at:
                 raise midi_io.MidiError(self._error)
-            try:
-                _, rt_in = midi_io._create(midi_io.rtmidi.MidiIn, self.api, "perfjam-ports")
-                _, rt_out = midi_io._create(midi_io.rtmidi.MidiOut, self.api, "perfjam-ports")
-            except midi_io.MidiError as exc:
-                self._retry_at, self._error = time.monotonic() + RETRY_S, str(exc)
-                raise
-            self._clients = (rt_in, rt_out)
-        rt_in, rt_out = self._clients
+            self.lister = midi_io.PortLister(self.api)
         try:
-            return list(rt_in.get_ports()), list(rt_out.get_ports())
-        except Exception:  # the MIDI system went away (e.g. the JACK server stopped)
+            return self.lister()
+        except midi_io.MidiError as exc:  # the API cannot be opened: not again for a while
+            self._retry_at, self._error = time.monotonic() + RETRY_S, str(exc)
+            self.close()
+            raise
+        except Exception:  # the MIDI system went away
             self.close()
             raise
 
     def close(self) -> None:
-        if self._clients is not None:
-            for client in self._clients:
-                client.delete()
-            self._clients = None
+        if self.lister is not None:
+            self.lister.close()
+            self.lister = None
 
 
 class PortWatcher(QObject):

@@ -1,167 +1,28 @@
-"""MIDI ports through python-rtmidi: list, open by name / substring / index, virtual ports, the MIDI
-API by name (alsa / jack / ...), and hot-plug. The only module that imports ``rtmidi``.
-
-``MidiInput``'s rtmidi callback only stamps ``time.perf_counter()`` and puts ``(time_s, message)``
-(``message`` a tuple of ints) on the owner's ``queue.SimpleQueue``. ``check()``, called now and then
-by the owner (e.g. every 0.5 s), notices a port that went away and reopens it when it returns.
-Also the ``perfjam ports`` subcommand (``add_arguments`` / ``run``).
-"""
+"""MIDI ports: ``MidiInput`` (polled, or delivering to a queue) and ``MidiOutput``, with hot-plug."""
 
 from __future__ import annotations
 
-import argparse
-import os
 import queue
-import re
-import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal, Self
 
 import rtmidi
 
-ENV_API = "PERFJAM_MIDI_API"
-API_NAMES: dict[str, int] = {
-    "alsa": rtmidi.API_LINUX_ALSA,
-    "jack": rtmidi.API_UNIX_JACK,
-    "coremidi": rtmidi.API_MACOSX_CORE,
-    "winmm": rtmidi.API_WINDOWS_MM,
-}
-_API_HINTS = {
-    "alsa": "is there an ALSA sequencer (/dev/snd/seq, module snd-seq)? Or use the JACK API "
-    f"({ENV_API}=jack) with a running JACK server",
-    "jack": "is a JACK server running (and JACK_DEFAULT_SERVER set to its name if it has one)?",
-}
+from perfjam.midi_io.apis import MidiPortError, create_client, find_port, port_key
+from perfjam.midi_io.arrival import ArrivalClock
+
 IGNORABLE_TYPES = ("sysex", "timing", "active_sense")
+_IGNORABLE_STATUS = {"sysex": (0xF0, 0xF7), "timing": (0xF1, 0xF8), "active_sense": (0xFE,)}
 CHANNELS = 16
 CLOSE_SETTLE_S = 0.02  # see MidiOutput.close
 CC_SUSTAIN, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF = 64, 120, 123
+DEFAULT_QUEUE_SIZE = 4096  # messages rtmidi keeps for a polled input (1.4 s of a dense performance x10)
 
 PortState = Literal["connected", "disconnected", "closed"]
-_ALSA_ADDRESS = re.compile(r"\s+\d+:\d+$")  # "Piano:Piano MIDI 1 20:0": the client:port numbers
+TimedMessage = tuple[float, tuple[int, ...]]
 
 
-class MidiError(RuntimeError):
-    """A MIDI API that cannot be used."""
-
-
-class MidiPortError(MidiError):
-    """A port that cannot be found or opened."""
-
-
-# --- APIs -----------------------------------------------------------------------------------------
-def default_api() -> str:
-    """The API name from $PERFJAM_MIDI_API, else "auto" (ALSA on Linux, JACK when ALSA fails)."""
-    return os.environ.get(ENV_API, "").strip().lower() or "auto"
-
-
-def _api_name(api_id: int) -> str:
-    return next((name for name, value in API_NAMES.items() if value == api_id), rtmidi.get_api_name(api_id))
-
-
-def _create_with(cls: Callable[..., Any], api: str, client_name: str) -> Any:
-    if api not in API_NAMES:
-        raise MidiError(f"unknown MIDI API {api!r}; choose one of: auto, {', '.join(API_NAMES)}")
-    if API_NAMES[api] not in rtmidi.get_compiled_api():
-        compiled = ", ".join(_api_name(a) for a in rtmidi.get_compiled_api())
-        raise MidiError(f"MIDI API {api!r} is not built into python-rtmidi here (it has: {compiled})")
-    try:
-        return cls(API_NAMES[api], name=client_name)
-    except rtmidi.RtMidiError as exc:  # e.g. rtmidi.SystemError: no ALSA sequencer / no JACK server
-        hint = _API_HINTS.get(api, "")
-        raise MidiError(f"cannot open the {api} MIDI API: {exc}" + (f" ({hint})" if hint else "")) from exc
-
-
-def _create(cls: Callable[..., Any], api: str | None, client_name: str) -> tuple[str, Any]:
-    """(API name, rtmidi.MidiIn / MidiOut). "auto" on Linux tries ALSA, then JACK: rtmidi raises
-    instead of falling back when there is no ALSA sequencer."""
-    name = (api or default_api()).strip().lower()
-    if name != "auto":
-        return name, _create_with(cls, name, client_name)
-    if not sys.platform.startswith("linux"):
-        try:
-            rt = cls(rtmidi.API_UNSPECIFIED, name=client_name)
-        except rtmidi.RtMidiError as exc:
-            raise MidiError(f"cannot open a MIDI API: {exc}") from exc
-        return _api_name(rt.get_current_api()), rt
-    candidates = ("alsa", "jack") if os.path.exists("/dev/snd/seq") else ("jack",)
-    errors = []
-    for candidate in candidates:
-        try:
-            return candidate, _create_with(cls, candidate, client_name)
-        except MidiError as exc:
-            errors.append(str(exc))
-    if candidates == ("jack",):
-        errors.insert(0, "no ALSA sequencer (/dev/snd/seq is missing)")
-    raise MidiError("no MIDI API could be opened: " + "; ".join(errors))
-
-
-def available_apis() -> list[str]:
-    """Names of the APIs that can be opened now (JACK only while a server runs)."""
-    names = []
-    for name, api_id in API_NAMES.items():
-        if api_id not in rtmidi.get_compiled_api() or (name == "alsa" and not os.path.exists("/dev/snd/seq")):
-            continue
-        try:
-            _create_with(rtmidi.MidiOut, name, "perfjam-probe").delete()
-            names.append(name)
-        except MidiError:
-            pass
-    return names
-
-
-# --- listing and finding ports ----------------------------------------------------------------------
-def _list_with(cls: Callable[..., Any], api: str | None) -> list[str]:
-    _, rt = _create(cls, api, "perfjam-list")
-    try:
-        return list(rt.get_ports())
-    finally:
-        rt.delete()
-
-
-def list_input_ports(api: str | None = None) -> list[str]:
-    """Ports PerfJam can read from (other programs' and devices' outputs)."""
-    return _list_with(rtmidi.MidiIn, api)
-
-
-def list_output_ports(api: str | None = None) -> list[str]:
-    """Ports PerfJam can send to."""
-    return _list_with(rtmidi.MidiOut, api)
-
-
-def list_ports(api: str | None = None) -> tuple[list[str], list[str]]:
-    """(inputs, outputs)."""
-    return list_input_ports(api), list_output_ports(api)
-
-
-def _port_key(name: str) -> str:
-    """A port's name without ALSA's client:port numbers, which change when a device is replugged."""
-    return _ALSA_ADDRESS.sub("", name)
-
-
-def find_port(ports: Sequence[str], query: str | int, kind: str = "port") -> int:
-    """Index of ``query`` in ``ports``: an index, an exact name, the same name with other ALSA
-    numbers, or a case-insensitive substring matching exactly one port. MidiPortError otherwise."""
-    available = "; ".join(f"{i}: {p}" for i, p in enumerate(ports)) or "none"
-    if isinstance(query, int) and not isinstance(query, bool):
-        if 0 <= query < len(ports):
-            return query
-        raise MidiPortError(f"no MIDI {kind} number {query}; available: {available}")
-    if query in ports:
-        return ports.index(query)
-    same = [i for i, p in enumerate(ports) if _port_key(p) == _port_key(query)]
-    if same:
-        return same[0]
-    matches = [i for i, p in enumerate(ports) if query.casefold() in p.casefold()]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        names = "; ".join(ports[i] for i in matches)
-        raise MidiPortError(f"MIDI {kind} name {query!r} is ambiguous, it matches: {names}")
-    raise MidiPortError(f"no MIDI {kind} named {query!r}; available: {available}")
-
-
-# --- ports --------------------------------------------------------------------------------------------
 class _Port:
     """Shared by MidiInput and MidiOutput: opening, hot-plug and closing."""
 
@@ -169,10 +30,11 @@ class _Port:
     _kind: ClassVar[str]
 
     def __init__(self, port: str | int, api: str | None, virtual: bool, client_name: str, port_label: str):
-        self.api, self._rt = _create(self._rt_class, api, client_name)
+        self.api, self._rt = create_client(self._rt_class, api, client_name, **self._client_options())
         self.virtual = virtual
         self._port_label = port_label
         self._state: PortState = "disconnected"
+        self._ports_seen = -1  # how many ports the last listing found (see check)
         try:
             if virtual:
                 if not isinstance(port, str) or not port:
@@ -201,6 +63,9 @@ class _Port:
     def connected(self) -> bool:
         return self._state == "connected"
 
+    def _client_options(self) -> dict[str, Any]:
+        return {}
+
     def _prepare(self) -> None:
         """Set-up before (re)opening the rtmidi port."""
 
@@ -216,16 +81,22 @@ class _Port:
             raise MidiPortError(f"cannot open MIDI {self._kind} {self.name!r}: {exc}") from exc
         self._state = "connected"
 
-    def check(self) -> bool:
+    def check(self, quick: bool = False) -> bool:
         """Hot-plug: notice that the port went away (-> "disconnected") or came back under the same
-        name (reopened -> "connected"). Cheap (one port listing); True when the state changed.
+        name (reopened -> "connected"); True when the state changed. One port listing on this
+        port's own client (no new client). ``quick``, while disconnected: only when the number of
+        ports changed since the last listing (one cheaper query), for frequent checks; a full
+        check now and then catches a port that was replaced by another between two checks.
         Virtual ports never go away. A port that vanishes and returns between two checks is missed."""
         if self._state == "closed" or self.virtual:
             return False
         try:
+            if quick and self._state == "disconnected" and self._rt.get_port_count() == self._ports_seen:
+                return False
             ports = list(self._rt.get_ports())
         except rtmidi.RtMidiError:
             ports = []
+        self._ports_seen = len(ports)
         if self._state == "connected":
             if self.name in ports:
                 return False
@@ -233,7 +104,7 @@ class _Port:
             self._rt.close_port()
             self._on_disconnect()
             return True
-        same = [i for i, p in enumerate(ports) if _port_key(p) == _port_key(self.name)]
+        same = [i for i, p in enumerate(ports) if port_key(p) == port_key(self.name)]
         if not same:
             return False
         try:
@@ -269,8 +140,20 @@ def _enqueuer(inbox: queue.SimpleQueue, tag: str | None) -> Callable[[tuple[list
 
 
 class MidiInput(_Port):
-    """Reads a port (or a virtual port other programs send to) into ``inbox`` as
-    ``(time_s, message)``, or ``(tag, time_s, message)`` when a tag is given."""
+    """Reads a port (or a virtual port other programs send to).
+
+    Polled (no ``inbox``, what the engine uses): messages wait in rtmidi's own C++ queue
+    (``queue_size`` of them) until ``poll()`` / ``iter_pending()`` take them as
+    ``(time_s, message)``: ``time_s`` is the arrival (perf_counter seconds) rebuilt from the
+    MIDI system's own clock (``ArrivalClock``; ``stamp_error_s`` bounds its error), ``message``
+    a tuple of ints. No Python runs on the MIDI system's thread (JACK's process thread), so a
+    busy interpreter never makes this client miss a JACK cycle: only the reading waits.
+
+    With an ``inbox``: rtmidi runs a Python callback on the MIDI system's thread that stamps
+    ``perf_counter()`` and puts ``(time_s, message)`` (``(tag, time_s, message)`` with a tag)
+    there. That thread then waits for the GIL: on a JACK server without --sync and realtime
+    scheduling a busy process makes the client late and messages are lost or doubled. For tools
+    and tests on a --sync server; never for the live input."""
 
     _rt_class = rtmidi.MidiIn
     _kind = "input"
@@ -278,7 +161,7 @@ class MidiInput(_Port):
     def __init__(
         self,
         port: str | int,
-        inbox: queue.SimpleQueue,
+        inbox: queue.SimpleQueue | None = None,
         *,
         api: str | None = None,
         virtual: bool = False,
@@ -286,17 +169,62 @@ class MidiInput(_Port):
         port_label: str = "in",
         ignore_types: Iterable[str] = IGNORABLE_TYPES,
         tag: str | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
     ) -> None:
         self._ignore = frozenset(ignore_types)
         if unknown := self._ignore - set(IGNORABLE_TYPES):
             raise ValueError(f"ignore_types can hold {IGNORABLE_TYPES}, not {sorted(unknown)}")
-        self._callback = _enqueuer(inbox, tag)
+        self._ignored_status = frozenset(s for t in self._ignore for s in _IGNORABLE_STATUS[t])
+        self.inbox = inbox
+        self._callback = _enqueuer(inbox, tag) if inbox is not None else None
+        self._queue_size = queue_size
+        self._clock = ArrivalClock()
+        self._empty_s = time.perf_counter()  # when the last poll that found nothing began
         super().__init__(port, api, virtual, client_name, port_label)
 
+    def _client_options(self) -> dict[str, Any]:
+        return {"queue_size_limit": self._queue_size}
+
     def _prepare(self) -> None:
-        # close_port() drops the callback: set it again before every (re)open.
-        self._rt.ignore_types(**{t: t in self._ignore for t in IGNORABLE_TYPES})
-        self._rt.set_callback(self._callback)
+        if self._callback is not None:
+            # close_port() drops the callback: set it again before every (re)open.
+            self._rt.ignore_types(**{t: t in self._ignore for t in IGNORABLE_TYPES})
+            self._rt.set_callback(self._callback)
+            return
+        # Polled: rtmidi drops an ignored message's delta time, so everything comes through
+        # and ignored types are left out here.
+        self._rt.ignore_types(sysex=False, timing=False, active_sense=False)
+        self._clock.reset()
+        self._empty_s = time.perf_counter()
+
+    @property
+    def stamp_error_s(self) -> float:
+        """The most the last stamp given by ``poll`` can be off (inf before the first)."""
+        return self._clock.error_s
+
+    def poll(self) -> TimedMessage | None:
+        """The next waiting message as ``(time_s, message)``, or None. Polled inputs only."""
+        if self._callback is not None:
+            raise RuntimeError("this MidiInput delivers to its inbox; it cannot be polled")
+        if self._state == "closed":
+            return None
+        get, now, stamp = self._rt.get_message, time.perf_counter, self._clock.stamp
+        ignored = self._ignored_status
+        while True:
+            start_s = now()
+            item = get()
+            if item is None:
+                self._empty_s = start_s
+                return None
+            message, delta_s = item
+            time_s = stamp(delta_s, self._empty_s, now())
+            if message and message[0] not in ignored:
+                return time_s, tuple(message)
+
+    def iter_pending(self) -> Iterator[TimedMessage]:
+        """Every message waiting now, oldest first (as ``poll``)."""
+        while (item := self.poll()) is not None:
+            yield item
 
 
 class MidiOutput(_Port):
@@ -373,8 +301,8 @@ class MidiOutput(_Port):
             for channel, pitch in sorted(self._sounding):
                 self.note_off(channel, pitch)
         # python-rtmidi holds the GIL while it closes a JACK client, and a JACK MIDI input of this
-        # process needs the GIL to deliver what was just sent: let that arrive first, or the JACK
-        # graph stalls until the server's client timeout (0.5 s).
+        # process with a Python callback needs the GIL to deliver what was just sent: let that
+        # arrive first, or the JACK graph stalls until the server's client timeout (0.5 s).
         time.sleep(max(0.0, self._last_send_s + CLOSE_SETTLE_S - time.perf_counter()))
         super().close()
 
@@ -389,31 +317,3 @@ def _7bit(value: int) -> int:
     if not 0 <= value <= 127:
         raise ValueError(f"MIDI data byte must be 0..127, got {value}")
     return value
-
-
-# --- `perfjam ports` ------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--midi-api",
-        default=None,
-        choices=["auto", *API_NAMES],
-        help=f"MIDI API (default: ${ENV_API}, else auto: ALSA on Linux, JACK when ALSA fails)",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        rt_api, rt = _create(rtmidi.MidiIn, args.midi_api, "perfjam-list")
-        rt.delete()
-        inputs, outputs = list_ports(rt_api)
-    except MidiError as exc:
-        print(f"perfjam ports: {exc}", file=sys.stderr)
-        return 1
-    print(f"MIDI API: {rt_api}")
-    for title, ports in (("Inputs", inputs), ("Outputs", outputs)):
-        print(f"{title}:")
-        for index, name in enumerate(ports):
-            print(f"  {index}: {name}")
-        if not ports:
-            print("  (none)")
-    return 0

@@ -1,0 +1,47 @@
+"""Which FluidSynth audio drivers to try, in which order, and the synth's JACK client name: one
+choice for the window (``perfjam``) and ``perfjam jam`` (``add_audio_arguments`` /
+``audio_settings``). No heavy imports: the command line is parsed before FluidSynth loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import Any
+
+# Drivers built into FluidSynth 2.3 on Linux: alsa, file, jack, oss, pulseaudio, sdl2 (PipeWire
+# serves through its pulseaudio and jack interfaces). "file" is never tried: it writes a WAV file.
+DEFAULT_AUDIO_DRIVERS = ("pulseaudio", "jack", "alsa", "sdl2")
+ENV_AUDIO_DRIVERS = "PERFJAM_AUDIO_DRIVERS"  # e.g. "jack,alsa": the order to try instead
+DEFAULT_JACK_NAME = "perfjam"  # the synth's JACK client: ports NAME:left / NAME:right
+
+
+def audio_drivers(requested: Sequence[str] | None = None, no_audio: bool = False) -> tuple[str, ...]:
+    """The drivers to try, in order: none with ``no_audio``; else the requested ones; else
+    $PERFJAM_AUDIO_DRIVERS (comma-separated); else ``DEFAULT_AUDIO_DRIVERS``."""
+    if no_audio:
+        return ()
+    if requested:
+        return tuple(name.strip().lower() for name in requested if name.strip())
+    from_env = os.environ.get(ENV_AUDIO_DRIVERS, "")
+    return tuple(n.strip().lower() for n in from_env.split(",") if n.strip()) or DEFAULT_AUDIO_DRIVERS
+
+
+def add_audio_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--audio-driver NAME`` (repeatable), ``--jack-name NAME``, ``--no-audio``."""
+    parser.add_argument("--audio-driver", action="append", metavar="NAME",
+                        help="FluidSynth audio driver to try (repeatable, in order; default: "
+                        f"${ENV_AUDIO_DRIVERS}, else {', '.join(DEFAULT_AUDIO_DRIVERS)})")
+    parser.add_argument("--jack-name", default=DEFAULT_JACK_NAME, metavar="NAME",
+                        help=f"the synth's JACK client name: ports NAME:left, NAME:right "
+                        f"(default {DEFAULT_JACK_NAME})")
+    parser.add_argument("--no-audio", action="store_true", help="no audio output (MIDI out only)")
+
+
+def audio_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``SynthConfig`` keywords from those arguments: ``audio_drivers`` and ``client_name``."""
+    return {
+        "audio_drivers": audio_drivers(getattr(args, "audio_driver", None), getattr(args, "no_audio", False)),
+        "client_name": getattr(args, "jack_name", None) or DEFAULT_JACK_NAME,
+    }

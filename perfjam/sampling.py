@@ -1,0 +1,143 @@
+"""Sampling events from a model's logits: temperature, top-p, and the event grammar.
+
+Pure numpy (``perfjam.model`` re-exports ``Sampler``). The grammar (``perfjam.codec.grammar``)
+gives the events that may come next; ``grammar_probabilities`` is the distribution over them the
+app samples from, ``grammar_log_probs`` in the probability domain: a few µs per call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perfjam.codec.events import VOCABS
+from perfjam.codec.grammar import (
+    DEFAULT_GRAMMAR_MODE,
+    GRAMMAR_MODES,
+    RENORMALIZE,
+    GrammarLayout,
+    grammar_log_probs,
+)
+
+NO_GRAMMAR = "none"  # sampling without the grammar: only to measure the old behaviour
+SAMPLING_MODES = (*GRAMMAR_MODES, NO_GRAMMAR)
+_LAYOUTS = {v.size: GrammarLayout.of(v) for v in VOCABS.values()}  # the vocabularies have distinct sizes
+
+
+def grammar_probabilities(
+    logits: np.ndarray, mask: np.ndarray, mode: str = DEFAULT_GRAMMAR_MODE
+) -> np.ndarray:
+    """``exp(grammar_log_probs(logits, mask, vocab, mode))`` for one logit vector, in a few µs:
+    the probability domain, relative to the peak; the log-domain definition is used only where
+    that would underflow."""
+    z = np.asarray(logits, dtype=np.float64).reshape(-1)
+    mask = np.asarray(mask, dtype=bool).reshape(-1)
+    layout = _LAYOUTS.get(z.size)
+    if layout is None or mask.size != z.size:
+        raise ValueError(f"a grammar mask needs the logits of a known vocabulary, got {z.size} logits")
+    if mode == RENORMALIZE:
+        zm = np.where(mask, z, -np.inf)
+        q = np.exp(zm - zm.max())
+    elif mode in GRAMMAR_MODES:  # type-preserving: the NOTE_OFF total goes to the allowed NOTE_OFFs
+        q = np.exp(z - z.max())
+        offs = slice(layout.off0, layout.off0 + 128)
+        off_total = q[offs].sum()
+        q *= mask
+        off_allowed = q[offs].sum()
+        if off_allowed > 0.0:
+            q[offs] *= off_total / off_allowed
+        elif mask[offs].any():
+            q[:] = 0.0  # the allowed NOTE_OFFs underflowed: take the exact path below
+    else:
+        raise ValueError(f"unknown grammar mode {mode!r}; known: {', '.join(SAMPLING_MODES)}")
+    total = q.sum()
+    if not total > 1e-250:  # every allowed event far below the peak
+        return np.exp(grammar_log_probs(z, mask, layout, mode))
+    return q / total
+
+
+class Sampler:
+    """Samples event indices from logits with temperature and nucleus (top-p) truncation.
+
+    With a grammar ``mask`` (``perfjam.codec.grammar``: the events that may come next), the
+    disallowed events get zero probability first: the temperature-1 distribution is the
+    grammar's (``grammar_probabilities`` in ``grammar_mode``; ``"none"`` ignores the mask). A
+    ``restrict`` mask (the caller's own rule, e.g. the live engine's "only the AI's own notes")
+    then removes more events, renormalising plainly; then the temperature reshapes the
+    distribution (p ∝ q^(1/T)) and top-p truncates it.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def probabilities(
+        self,
+        logits: np.ndarray,
+        temperature: float = 1.0,
+        top_p: float | None = None,
+        mask: np.ndarray | None = None,
+        grammar_mode: str = DEFAULT_GRAMMAR_MODE,
+        restrict: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The distribution ``sample`` draws from (float64, sums to 1); one-hot when greedy."""
+        if mask is not None and grammar_mode != NO_GRAMMAR:
+            p = grammar_probabilities(logits, mask, grammar_mode)
+        else:
+            z = np.asarray(logits, dtype=np.float64).reshape(-1)
+            if restrict is not None:
+                z = np.where(restrict, z, -np.inf)
+            peak = z.max()
+            if not np.isfinite(peak):
+                raise ValueError("logits have no finite maximum")
+            if temperature <= 0.0:
+                p = np.zeros_like(z)
+                p[np.argmax(z)] = 1.0
+                return p
+            p = np.exp((z - peak) / temperature)
+            p /= p.sum()
+            restrict = temperature = None  # both applied
+        if restrict is not None:
+            restricted = p * restrict
+            total = restricted.sum()
+            if not total > 0.0:
+                raise ValueError("the restriction leaves no event the grammar allows")
+            p = restricted / total
+        if temperature is not None:
+            if temperature <= 0.0:
+                greedy = np.zeros_like(p)
+                greedy[np.argmax(p)] = 1.0
+                return greedy
+            if temperature != 1.0:
+                p = p / p.max()  # the top event stays 1: nothing underflows to an empty support
+                np.power(p, 1.0 / temperature, out=p)
+                p /= p.sum()
+        if top_p is not None and top_p < 1.0:
+            if top_p <= 0.0:
+                raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+            order = np.argsort(-p, kind="stable")
+            cumulative = np.cumsum(p[order])
+            keep = int(np.searchsorted(cumulative, top_p, side="left")) + 1  # smallest set reaching top_p
+            truncated = np.zeros_like(p)
+            truncated[order[:keep]] = p[order[:keep]]
+            p = truncated / truncated.sum()
+        return p
+
+    def sample(
+        self,
+        logits: np.ndarray,
+        temperature: float = 1.0,
+        top_p: float | None = None,
+        mask: np.ndarray | None = None,
+        grammar_mode: str = DEFAULT_GRAMMAR_MODE,
+        restrict: np.ndarray | None = None,
+    ) -> int:
+        """One event index; ``temperature <= 0`` is greedy (argmax of the distribution)."""
+        if temperature <= 0.0 and restrict is None and (mask is None or grammar_mode == NO_GRAMMAR):
+            return int(np.argmax(logits))
+        p = self.probabilities(logits, temperature, top_p, mask, grammar_mode, restrict)
+        if temperature <= 0.0:
+            return int(np.argmax(p))
+        cumulative = np.cumsum(p)
+        index = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
+        if index >= len(p):  # rounding at the very top: take the last event that has probability
+            index = int(np.flatnonzero(p)[-1])
+        return index

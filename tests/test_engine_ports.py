@@ -1,0 +1,60 @@
+"""The engine's MIDI ports on real JACK ports (perfjam.engine_ports): a replugged keyboard plays
+again within tens of ms, an unplugged one lets its notes ring out (no All Sound Off), and what
+it sent just before going away is still played and released."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.jack
+
+
+def _voices_after(synth, seconds: float) -> int:
+    time.sleep(seconds)
+    return synth.active_voice_count()
+
+
+def test_a_replugged_keyboard_plays_again_within_tens_of_ms(jam_rig, engine_models):
+    synth = jam_rig.synth()
+    engine = jam_rig.engine(engine_models["dense"], synth=synth, mode="call")  # hot-plug every 0.5 s
+    jam_rig.send(0x90, 60, 100)
+    assert jam_rig.wait_for(lambda: (0, 60) in synth.sounding_notes(), 2.0)
+    jam_rig.send(0x80, 60, 0)
+    jam_rig.keyboard.close()
+    assert jam_rig.wait_for(lambda: engine.status().midi_in_state == "disconnected", 3.0)
+    replugged = time.perf_counter()
+    jam_rig.keyboard = jam_rig.midi_io.MidiOutput("keys", api="jack", virtual=True,
+                                                  client_name=jam_rig.kb_client)
+    heard = None
+    while time.perf_counter() - replugged < 2.0 and heard is None:
+        jam_rig.send(0x90, 62, 100)
+        time.sleep(0.002)
+        if (0, 62) in synth.sounding_notes():
+            heard = time.perf_counter() - replugged
+    jam_rig.send(0x80, 62, 0)
+    assert heard is not None and heard < 0.2, f"replug -> first note {heard}"
+
+
+def test_an_unplugged_keyboard_lets_its_notes_ring_out(jam_rig, engine_models):
+    from perfjam.synth import SHIPPED_SOUNDFONT, Synth, SynthConfig
+
+    synth = Synth(SynthConfig(soundfont=SHIPPED_SOUNDFONT, audio_drivers=("jack",), reverb=False,
+                              client_name=f"synth{jam_rig.kb_client}", jack_autoconnect=False))
+    jam_rig.synths.append(synth)
+    assert synth.start(), "FluidSynth renders through JACK (voices end only when rendered)"
+    engine = jam_rig.engine(engine_models["dense"], synth=synth, mode="call")
+    jam_rig.send(0xB0, 64, 127)
+    jam_rig.send(0x90, 60, 100)
+    jam_rig.send(0x90, 64, 100)  # sent right before the cable goes: still played, then released
+    jam_rig.keyboard._sounding.clear()  # the cable is pulled: no note-offs from the keyboard
+    jam_rig.keyboard.close()
+    assert jam_rig.wait_for(lambda: engine.status().midi_in_state == "disconnected", 3.0)
+    assert jam_rig.wait_for(lambda: not synth.sounding_notes(), 1.0), "the held notes end"
+    assert _voices_after(synth, 0.05) > 0, "released (note-off, pedal up), not cut by All Sound Off"
+    assert engine.status().events_in == 3
+    heard = [(h.pitch, h.is_on) for h in engine.heard() if h.source == "human"]
+    assert sorted(heard) == [(60, False), (60, True), (64, False), (64, True)], heard
+    engine.panic()
+    assert jam_rig.wait_for(lambda: synth.active_voice_count() == 0, 1.0), "panic cuts everything"

@@ -1,0 +1,154 @@
+"""What evaluation scores, and how: event sequences from MIDI files or prepared data, and the
+full-stream NLL through ONNX (``perfjam.model``, the app's path, one event at a time) or torch
+(``training.evaluate_lib.stream_scores``, batched), plain and under the event grammar.
+
+Shared by ``training.evaluate`` and ``training.export_onnx`` (the int8 cost check); imports
+neither.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from perfjam.codec.events import Vocab
+from perfjam.codec.grammar import grammar_log_probs, sequence_masks
+from perfjam.codec.midifile import encode_midi
+from perfjam.controls import controls_for_events
+from perfjam.model import PerformanceModel
+from training.model import PerformanceRNN
+
+GRAMMAR_BLOCK = 4096  # positions scored at once under the grammar (bounds the float64 temporaries)
+
+
+@dataclass(frozen=True)
+class NllResult:
+    total_nats: float
+    events: int  # scored events (every event of a file but its first)
+    grammar_nats: dict[str, float] = field(default_factory=dict)  # grammar mode -> total nats
+    violations: int = 0  # scored events the grammar excludes (when grammar modes were scored)
+
+    @property
+    def mean(self) -> float:
+        return self.total_nats / self.events if self.events else float("nan")
+
+    def grammar_mean(self, mode: str) -> float:
+        return self.grammar_nats[mode] / self.events if self.events else float("nan")
+
+
+def input_controls(events: np.ndarray, vocab: Vocab) -> np.ndarray:
+    """Controls for the inputs ``events[:-1]``: input i carries the control of the event it
+    predicts (i + 1), as in training (``training.dataset``) and Magenta."""
+    return controls_for_events(events, vocab)[1:]
+
+
+
+
+def list_midi_files(midi_dir: Path, split_csv: Path | None = None, split: str | None = None) -> list[Path]:
+    """MIDI files under ``midi_dir`` (sorted), optionally those of one split of a split CSV."""
+    from training.prepare import find_midi_files, plan_sources
+
+    if split_csv is None:
+        if split is not None:
+            raise ValueError("--split needs --split-csv (or a prepared --data directory)")
+        return [midi_dir / f for f in find_midi_files(midi_dir)]
+    sources, _ = plan_sources(midi_dir, split_csv)
+    return [midi_dir / s.file for s in sources if split is None or s.split == split]
+
+
+def load_eval_sequences(
+    vocab: Vocab,
+    midi_dir: Path | None = None,
+    split_csv: Path | None = None,
+    split: str | None = None,
+    data_dir: Path | None = None,
+    limit: int | None = None,
+    max_events: int | None = None,
+) -> list[np.ndarray]:
+    """Event arrays (int64) from MIDI files or a prepared data directory, each cut to ``max_events``."""
+    if data_dir is not None:
+        from training.prepare import load_prepared, split_files
+
+        tokens, offsets = load_prepared(data_dir, split or "test", vocab.name)
+        arrays = split_files(tokens, offsets)[:limit]
+    elif midi_dir is not None:
+        arrays = []
+        for path in list_midi_files(midi_dir, split_csv, split)[:limit]:
+            try:
+                arrays.append(np.asarray(encode_midi(path, vocab), np.int64))
+            except Exception as exc:  # a corrupt file is reported and skipped, never a crash
+                print(f"evaluate: skipping {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    else:
+        raise ValueError("give a MIDI directory or a prepared data directory")
+    return [np.asarray(a[:max_events], np.int64) for a in arrays if len(a) >= 2]
+
+
+
+
+def torch_nll(model: PerformanceRNN, sequences: Sequence[np.ndarray], batch_files: int = 16,
+              grammar_modes: Sequence[str] = ()) -> NllResult:
+    """Full-stream NLL with torch (``training.evaluate_lib.stream_scores``, shared with the trainer)."""
+    from training.evaluate_lib import stream_scores
+
+    s = stream_scores(model, sequences, "cpu", grammar_modes=grammar_modes, batch_files=batch_files)
+
+    def total(mean: float) -> float:
+        return mean * s.events if s.events else 0.0
+
+    return NllResult(total(s.nll), s.events, {m: total(v) for m, v in s.grammar_nll.items()}, s.violations)
+
+
+def grammar_scores(logits: np.ndarray, seq: np.ndarray, vocab: Vocab,
+                   modes: Sequence[str]) -> tuple[dict[str, float], int]:
+    """Total grammar NLL per mode of ``seq[1:]`` given the logits [len - 1, V] that predict them,
+    and the number of those events the grammar excludes (the file streams from the zero state)."""
+    masks = sequence_masks(seq[None, :-1], vocab, known_start=True)[0]
+    targets = seq[1:]
+    rows = np.arange(len(targets))
+    violations = int(np.count_nonzero(~masks[rows, targets]))
+    totals = dict.fromkeys(modes, 0.0)
+    for start in range(0, len(targets), GRAMMAR_BLOCK):
+        block = slice(start, start + GRAMMAR_BLOCK)
+        for mode in modes:
+            log_q = grammar_log_probs(logits[block], masks[block], vocab, mode)
+            totals[mode] -= float(log_q[rows[block] - start, targets[block]].sum())
+    return totals, violations
+
+
+def onnx_nll(
+    model: PerformanceModel,
+    sequences: Sequence[np.ndarray],
+    progress: Callable[[int], None] | None = None,
+    grammar_modes: Sequence[str] = (),
+) -> NllResult:
+    """Full-stream NLL through ``perfjam.model``, one event at a time (the app's path), and with
+    ``grammar_modes`` the NLL under the grammar in each mode."""
+    vocab = model.info.vocab
+    total, count, violations = 0.0, 0, 0
+    grammar_totals = dict.fromkeys(grammar_modes, 0.0)
+    for seq in sequences:
+        seq = np.asarray(seq, np.int64)
+        if len(seq) < 2:
+            continue
+        controls = input_controls(seq, vocab) if model.info.has_controls else None
+        model.reset()
+        logits = np.empty((len(seq) - 1, vocab.size), np.float32)
+        for i in range(len(seq) - 1):
+            logits[i] = model.step(int(seq[i]), None if controls is None else controls[i])
+        z = logits.astype(np.float64)
+        peak = z.max(axis=1)
+        lse = peak + np.log(np.exp(z - peak[:, None]).sum(axis=1))
+        total += float((lse - z[np.arange(len(z)), seq[1:]]).sum())
+        if grammar_modes:
+            file_totals, file_violations = grammar_scores(z, seq, vocab, grammar_modes)
+            violations += file_violations
+            for mode, nats in file_totals.items():
+                grammar_totals[mode] += nats
+        count += len(seq) - 1
+        if progress is not None:
+            progress(len(seq) - 1)
+    return NllResult(total, count, grammar_totals, violations)
