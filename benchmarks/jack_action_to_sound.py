@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import faulthandler
-import json
 import os
 import random
 import shutil
@@ -49,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from live_latency import emit  # noqa: E402
 from midi_rig import _die_with_parent, core_loaded, device_threads, jackd, summary_ms  # noqa: E402
 
 RATE_HZ = 48_000
@@ -295,10 +295,7 @@ def main(argv: list[str] | None = None) -> int:
                   "jack": "jackd --no-realtime --sync -d dummy -r 48000 -p 128",
                   "cpus": os.cpu_count(), "loadavg_before": os.getloadavg(), **run(args),
                   "loadavg_after": os.getloadavg()}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
-import json
 import os
 import shutil
 import sys
@@ -44,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from live_latency import emit  # noqa: E402
 from midi_rig import (  # noqa: E402
     REPLUG_PITCH,
     Message,
@@ -227,10 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                                    priority=args.engine_priority)
             report["conditions"]["one_core_loaded" if loaded else "idle"] = result
         report["loadavg_after"] = os.getloadavg()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 
