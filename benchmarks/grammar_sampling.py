@@ -5,7 +5,7 @@
 
 For each model and sampling mode (``none``: the old behaviour, no grammar; ``renormalize``;
 ``type-preserving``) it generates ``--seconds`` from the default primer per seed with
-``perfjam.generate.generate_events`` (notes held 8 s are released, as in the app; a conditioned
+``perfjam.generation.generate_events`` (notes held 8 s are released, as in the app; a conditioned
 model asks for 8 notes/s) and reports, pooled over the seeds: the mean polyphony (time-weighted
 sounding notes, ``perfjam.stats``), the median note length, the share of notes that reached the
 8 s forced release, notes/s, the grammar violations of the stream and the NOTE_OFFs of silent
@@ -29,7 +29,7 @@ import numpy as np
 from perfjam.codec.events import EventReader, EventType, Vocab
 from perfjam.codec.grammar import GRAMMAR_MODES, GrammarState, violations
 from perfjam.controls import control_vector
-from perfjam.generate import DEFAULT_DENSITY_NOTES_PER_S, MAX_NOTE_S, default_primer, generate_events
+from perfjam.generation import DEFAULT_DENSITY_NOTES_PER_S, MAX_NOTE_S, default_primer, generate_events
 from perfjam.model import NO_GRAMMAR, PerformanceModel, Sampler
 from perfjam.stats import performance_from_events, performance_stats
 

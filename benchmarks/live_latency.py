@@ -146,7 +146,7 @@ def player_main(args) -> None:
     """A pianist on virtual ports "keys" (the engine reads it) and "listen" (the engine sends to it)."""
     import queue
 
-    from perfjam.engine_loop import raise_priority
+    from perfjam.live.realtime import raise_priority
     from perfjam.midi_io import MidiInput, MidiOutput
 
     raise_priority(20)  # a keyboard is a device: its timing must not suffer from our load

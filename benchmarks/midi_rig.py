@@ -253,7 +253,7 @@ def sender_main(client: str, stream_path: Path) -> None:
     """Commands on stdin, one per line: "probe", "play" (the stream; prints the send times as
     JSON), "replug N" (N times: close, 1 s away, reopen, probes every 2 ms for 1 s; prints the
     reopen times as JSON), "quit"."""
-    from perfjam.engine_loop import raise_priority
+    from perfjam.live.realtime import raise_priority
     from perfjam.midi_io import MidiOutput
 
     raise_priority(20)  # a keyboard is a device: its timing must not suffer from our load

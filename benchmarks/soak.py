@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from perfjam.engine import NoteReport
-    from perfjam.engine_loop import raise_priority
+    from perfjam.live.realtime import raise_priority
 
     raise_priority(20)  # this thread's Python work must not hold the engine up (GIL, see docs)
 

@@ -54,6 +54,11 @@ SCALES = {
 }
 
 
+def pitch_name(pitch: int) -> str:
+    """MIDI pitch -> name with octave, middle C (60) = "C4"."""
+    return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
 def density_bin(notes_per_s: float) -> int:
     return int(np.searchsorted(DENSITY_BIN_EDGES, notes_per_s, side="right"))
 
@@ -150,3 +155,16 @@ def controls_for_events(
     pitch = slice(NUM_DENSITY_BINS, NUM_DENSITY_BINS + NUM_PITCH_CLASSES)
     out[:, pitch] = np.where(totals > 0, counts / np.maximum(totals, 1), 1.0 / NUM_PITCH_CLASSES)
     return out
+
+
+def requested_control(control_size: int, notes_per_s: float | None = None,
+                      pitch_histogram: Sequence[float] | None = None) -> np.ndarray | None:
+    """The control input for a model with ``control_size`` inputs (0: None) when the player asks
+    for ``notes_per_s`` and/or ``pitch_histogram``; nothing asked: play freely (the "no control"
+    vector; a model without the flag gets ``DEFAULT_NOTES_PER_S``)."""
+    if not control_size:
+        return None
+    if notes_per_s is None and pitch_histogram is None:
+        return no_control_vector(control_size)
+    nps = DEFAULT_NOTES_PER_S if notes_per_s is None else notes_per_s
+    return control_vector(nps, pitch_histogram, control_size)

@@ -1,5 +1,6 @@
-"""The live engine: one thread owns the model stream, the scheduler, the synth, the MIDI ports and
-the recorder; everything else talks to it through ``inbox`` and listens on ``reports``.
+"""The live engine: one thread owns the model stream, the synth, the MIDI ports and the recorder;
+everything else talks to it through ``inbox`` and listens on ``reports``. This module is its
+public face (``Engine``); the parts live in ``perfjam.live`` (see ``perfjam.live.loop``).
 
 Threads and time (see docs/ARCHITECTURE.md, "The live engine"):
 
@@ -24,104 +25,16 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from perfjam.live.clock import HeardNote
+from perfjam.live.config import MODES, VIRTUAL_INPUT, VIRTUAL_OUTPUT, EngineConfig, MidiSettings
+from perfjam.live.reports import ErrorReport, NoteReport, StatusReport
 from perfjam.model import PerformanceModel
-from perfjam.scheduler import HeardNote
 
-MODES = ("call", "duet", "solo")
-VIRTUAL_INPUT = "PerfJam In"
-VIRTUAL_OUTPUT = "PerfJam Out"
+__all__ = ["MODES", "VIRTUAL_INPUT", "VIRTUAL_OUTPUT", "Engine", "EngineConfig", "ErrorReport",
+           "MidiSettings", "NoteReport", "StatusReport"]
 _perf = time.perf_counter
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    mode: str = "call"  # "call" | "duet" | "solo"
-    temperature: float = 1.0
-    top_p: float | None = None
-    lookahead_ms: float = 150.0  # generation runs this far ahead of real time
-    reaction_ms: float = 40.0  # the earliest an AI note may follow a human event or a restart
-    gap_ms: float = 600.0  # call: human silence before the answer (music time)
-    response_length_s: float = 6.0  # call: the longest answer (music time)
-    max_note_s: float = 8.0  # an AI note is released after this long (music time)
-    notes_per_s: float | None = None  # controls (conditioned models only)
-    pitch_histogram: tuple[float, ...] | None = None
-    primer: str | None = None  # solo: a MIDI file the model continues (played first, <= 10 s)
-    playing: bool = True  # the AI plays (Space in the GUI)
-    seed: int | None = None
-    speed: float = 1.0  # music runs this many times faster than real time (tests, benchmarks)
-    late_ms: float = 1.0
-    spin_ms: float = 0.5  # the timed wait ends this early; the last stretch to a due note is spun
-    wait_cap_ms: float = 20.0  # longest idle wait between housekeeping turns
-    hotplug_interval_s: float = 0.5
-    input_poll_ms: float = 0.5  # while a MIDI input is open, the longest the engine waits without reading it
-    status_interval_s: float = 0.25
-    note_reports: bool = True  # NoteReports on ``reports`` (drain it, or turn them off)
-    keep_heard: bool = False  # keep the HeardNote log (tests)
-    manage_gc: bool = True  # while running, the engine thread runs Python's cyclic GC (see docs)
-    realtime_priority: int = 20  # SCHED_FIFO priority of the engine thread when allowed; 0: never
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        for name in ("lookahead_ms", "reaction_ms", "speed", "max_note_s", "response_length_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.temperature < 0 or self.gap_ms < 0:
-            raise ValueError("temperature and gap_ms must be >= 0")
-
-
-@dataclass(frozen=True)
-class MidiSettings:
-    api: str | None = None  # "jack" | "alsa" | None: $PERFJAM_MIDI_API, else auto
-    input_name: str | None = None  # None: no input
-    output_name: str | None = None  # None: no output
-    out_channel: int = 0  # AI notes (0-based)
-    thru: bool = False  # also send the human's notes to the output...
-    thru_channel: int = 1  # ...on this channel
-    input_virtual: bool = False  # create a virtual port named input_name (others connect to it)
-    output_virtual: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class NoteReport:
-    source: str  # "human" | "ai"
-    pitch: int
-    velocity: int
-    is_on: bool
-    time_s: float  # human: arrival (callback stamp); ai: its scheduled time
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    midi_in: str  # port name ("" = none)
-    midi_out: str
-    audio: str
-    mode: str
-    temperature: float
-    model_name: str
-    has_controls: bool
-    step_ms_p50: float
-    step_ms_p99: float
-    late_notes: int
-    events_per_s: float  # model steps per second
-    recording_path: str | None
-    recording_elapsed_s: float
-    playing: bool
-    midi_in_state: str = "none"  # "connected" | "disconnected" | "none"
-    midi_out_state: str = "none"
-    state: str = ""  # "listening" | "answering" | "playing" | "waiting" | "stopped"
-    events_in: int = 0  # MIDI messages received
-    events_out: int = 0  # AI note messages sent
-    timing_error_ms_p99: float = 0.0  # AI notes, rolling window
-    thru_latency_ms_p99: float = 0.0  # human notes, arrival -> synth, rolling window
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorReport:
-    message: str
 
 
 class Engine:
@@ -151,7 +64,7 @@ class Engine:
     def start(self) -> None:
         """Open the MIDI ports (MidiError if the MIDI API itself is unusable; a port that does not
         exist yet is "disconnected" and opened when it appears) and start the engine thread."""
-        from perfjam.engine_loop import EngineLoop  # rtmidi is imported only when the engine runs
+        from perfjam.live.loop import EngineLoop  # rtmidi is imported only when the engine runs
 
         if self._thread is not None:
             raise RuntimeError("the engine was already started")
@@ -186,9 +99,6 @@ class Engine:
     def set_temperature(self, t: float) -> None:
         self._put("temperature", float(t))
 
-    def set_top_p(self, top_p: float | None) -> None:
-        self._put("top_p", top_p)
-
     def set_mode(self, mode: str, primer: str | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -200,6 +110,21 @@ class Engine:
     def set_controls(self, notes_per_s: float | None = None, pitch_histogram=None) -> None:
         histogram = None if pitch_histogram is None else tuple(map(float, pitch_histogram))
         self._put("controls", notes_per_s, histogram)
+
+    def set_follow_key(self, on: bool) -> None:
+        """Key follows me: the pitch-class control from the human's recent notes (conditioned
+        models); off: the histogram of ``set_controls`` again."""
+        self._put("follow_key", bool(on))
+
+    def answer_now(self) -> None:
+        """Call mode: answer now, without waiting for the gap."""
+        self._put("answer_now")
+
+    def set_answer_cc(self, cc: int | None) -> None:
+        """A MIDI controller (e.g. 67, a foot switch) whose press answers now; None: none."""
+        if cc is not None and not 0 <= int(cc) <= 127:
+            raise ValueError(f"a MIDI controller number is 0..127, got {cc!r}")
+        self._put("answer_cc", None if cc is None else int(cc))
 
     def load_model(self, path_or_name: str | Path) -> None:
         self._put("load_model", path_or_name)

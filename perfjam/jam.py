@@ -14,14 +14,15 @@ recovered first.
 from __future__ import annotations
 
 import argparse
-import queue
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from perfjam import midi_io
 from perfjam.audio_drivers import add_audio_arguments, audio_settings
 from perfjam.engine import (
+    MODES,
     VIRTUAL_INPUT,
     VIRTUAL_OUTPUT,
     Engine,
@@ -30,10 +31,11 @@ from perfjam.engine import (
     MidiSettings,
     StatusReport,
 )
+from perfjam.generation import PRIMER_MAX_S, PrimerError, load_primer
 from perfjam.model import DEFAULT_MODEL, ModelError, PerformanceModel
 from perfjam.recorder import Recorder, recordings_dir
 
-MODE_NAMES = {"call": "call", "call-and-response": "call", "duet": "duet", "solo": "solo"}
+MODE_NAMES = {**{mode: mode for mode in MODES}, "call-and-response": "call"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", type=Path, metavar="FILE.mid", help="record the session to a MIDI file")
     add_audio_arguments(parser)  # --audio-driver, --jack-name, --no-audio (as the window)
     parser.add_argument("--soundfont", type=Path, help="SoundFont for the synth (default: a GM piano)")
-    parser.add_argument("--midi-api", choices=["auto", "jack", "alsa"], default=None,
+    parser.add_argument("--midi-api", choices=["auto", *midi_io.API_NAMES], default=None,
                         help="MIDI API (default: $PERFJAM_MIDI_API, else auto)")
     parser.add_argument("--channel", type=int, default=1,
                         help="MIDI channel of the AI's notes, 1-16 (default 1)")
@@ -61,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gap-ms", type=float, default=600.0, help="call: your silence before it answers")
     parser.add_argument("--length-s", type=float, default=6.0, help="call: the longest answer")
     parser.add_argument("--lookahead-ms", type=float, default=150.0, help="generation look-ahead")
-    parser.add_argument("--primer", type=Path, help="solo: a MIDI file to continue")
+    parser.add_argument("--primer", type=Path,
+                        help=f"solo: a MIDI file to continue (its last {PRIMER_MAX_S:g} s)")
     parser.add_argument("--notes-per-s", type=float, help="note density control (conditioned models)")
     parser.add_argument("--seed", type=int, help="sampling seed")
     parser.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)  # accelerated tests
@@ -93,6 +96,13 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"perfjam jam: {exc}", file=sys.stderr)
         return 2
+    if args.primer is not None:  # refused here, before any port or sound is opened
+        try:
+            load_primer(args.primer, model.info.vocab)
+        except PrimerError as exc:
+            print(f"perfjam jam: {exc}", file=sys.stderr)
+            return 2
+        # (what was cut is reported by the engine, once)
     synth = None
     if not args.no_audio:
         from perfjam.synth import Synth, SynthConfig, SynthError
@@ -115,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         thru_channel=args.channel % 16,
     )
     engine = Engine(model, config, synth=synth, midi=midi)
-    from perfjam.engine_loop import raise_priority
+    from perfjam.live.realtime import raise_priority
     from perfjam.midi_io import MidiError
 
     try:
@@ -153,11 +163,7 @@ def _show_reports(engine: Engine, last_line: str, printed: float, tty: bool, fin
     import time
 
     status = None
-    while True:
-        try:
-            report = engine.reports.get_nowait()
-        except queue.Empty:
-            break
+    for report in engine.drain_reports():
         if isinstance(report, StatusReport):
             status = report
         elif isinstance(report, ErrorReport):

@@ -42,7 +42,8 @@ REQUIRED_METADATA = ("perfjam_format", "vocab", "vocab_size", "layers", "hidden"
 
 
 class ModelError(Exception):
-    """A model file that is missing, not ONNX, or not a PerfJam Performance RNN."""
+    """A model file that is missing, not ONNX, or not a PerfJam Performance RNN (``load``), or a
+    model whose output is not finite (``PerformanceModel.step``)."""
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,8 @@ class PerformanceModel:
         """Feed one event; returns the logits [vocab] of the next event and advances the state.
 
         A conditioned model needs ``control`` (a [control_size] vector, see ``perfjam.controls``)
-        at every step; an unconditioned model takes none.
+        at every step; an unconditioned model takes none. Logits that are not all finite (a model
+        with broken weights) raise ``ModelError`` and leave the state as it was before the step.
         """
         if not 0 <= token < self.info.vocab.size:
             raise ValueError(f"event index {token} outside 0..{self.info.vocab.size - 1}")
@@ -291,5 +293,8 @@ class PerformanceModel:
             raise ValueError(f"model {self.info.name!r} takes no control vector")
         self._token[0] = token
         self.session.run_with_iobinding(self._bindings[self._current])
+        if not np.isfinite(self._logits).all():  # ~3 µs; the state stays as it was before the step
+            raise ModelError(f"model {self.info.name!r} ({self.info.path}) gave non-finite logits (NaN or "
+                             f"infinity) after event {token}: its weights are broken; use another model")
         self._current = 1 - self._current
         return self._logits[0].copy()

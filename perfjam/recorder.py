@@ -48,6 +48,7 @@ MAGIC = "PERFJAM-JOURNAL 1"
 TRACK_NAMES = ("Human", "AI")
 TRACK_CHANNELS = (0, 1)
 HUMAN, AI = 0, 1
+MAX_JOURNAL_MS = 0x0FFFFFFF  # the longest MIDI delta time (74 hours): a later time is damage
 
 
 def recordings_dir() -> Path:
@@ -238,7 +239,9 @@ def _read_header(journal: Path, line: str) -> dict:
 
 
 def read_journal(journal: str | Path) -> list[tuple[int, int, tuple[int, ...]]]:
-    """(ms, track, message) of every complete line; a torn last line is skipped."""
+    """(ms, track, message) of every complete line; a torn last line is skipped, and so is a
+    damaged line (not numbers, a track other than 0/1, a byte outside 0..255, a time outside
+    0..``MAX_JOURNAL_MS``): the events around the damage are kept."""
     events = []
     with open(journal, encoding="ascii", errors="replace") as f:
         _read_header(Path(journal), f.readline())
@@ -250,7 +253,8 @@ def read_journal(journal: str | Path) -> list[tuple[int, int, tuple[int, ...]]]:
                 ms, track, *data = (int(p) for p in parts)
             except ValueError:
                 continue
-            if track in (HUMAN, AI) and data and all(0 <= b <= 255 for b in data):
+            valid = 0 <= ms <= MAX_JOURNAL_MS and track in (HUMAN, AI) and data
+            if valid and all(0 <= b <= 255 for b in data):
                 events.append((ms, track, tuple(data)))
     return events
 
@@ -284,7 +288,7 @@ def _track(name: str, channel: int, timeline: list, end: int) -> mido.MidiTrack:
         kind = data[0] & 0xF0
         if kind in (0x80, 0x90) and len(data) >= 3:
             pitch = data[1] & 0x7F
-            is_on = kind == 0x90 and data[2] > 0
+            is_on = kind == 0x90 and (data[2] & 0x7F) > 0
             note = open_at.pop(pitch, None)
             if note is not None:  # a note-off, or a re-strike: the open note ends first
                 note[3], note[4] = ms, seq

@@ -26,7 +26,7 @@ import mido
 import numpy as np
 
 from perfjam.audio_drivers import DEFAULT_AUDIO_DRIVERS, DEFAULT_JACK_NAME  # the driver order
-from perfjam.rt_threads import threads_started_at
+from perfjam.live.realtime import threads_started_at
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class SynthConfig:
     jack_autoconnect: bool = True  # connect to the system playback ports
     allow_jack_autostart: bool = False  # trying the jack driver must not spawn a jackd
     # Audio driver threads left at normal priority (JACK without realtime scheduling): nice level
-    # (SCHED_FIFO would take the CPU from such a JACK server itself); 0: leave them (perfjam.rt_threads)
+    # (SCHED_FIFO would take the CPU from such a JACK server itself); 0: leave them (perfjam.live.realtime)
     thread_nice: int = -10
 
 

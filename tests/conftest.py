@@ -121,7 +121,7 @@ def _biased_checkpoint(path, note_on: float, note_off: float, shift: float, cont
 @pytest.fixture(scope="session")
 def engine_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """ONNX paths: "dense" (plain), "conditioned" (with controls), "holding" (never releases a
-    note by itself), "corrupt" (not ONNX)."""
+    note by itself), "nan_on_high_notes" (fails once it plays a NOTE_ON 80..84), "corrupt" (not ONNX)."""
     pytest.importorskip("torch")
     export_onnx = pytest.importorskip("training.export_onnx")
     from perfjam.controls import CONTROL_SIZE
@@ -136,10 +136,34 @@ def engine_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     for key, (note_on, note_off, shift, control_size) in specs.items():
         checkpoint = _biased_checkpoint(root / f"{key}.pt", note_on, note_off, shift, control_size)
         paths[key] = str(export_onnx.export_checkpoint(checkpoint, root / f"engine-{key}.onnx").path)
+    paths["nan_on_high_notes"] = _poisoned(paths["dense"], root / "engine-nan.onnx", range(80, 85))
     corrupt = root / "corrupt.onnx"
     corrupt.write_bytes(b"\x08\x07this is not an ONNX model" * 40)
     paths["corrupt"] = str(corrupt)
     return paths
+
+
+def _poisoned(onnx_path: str, out_path, tokens) -> str:
+    """A copy of an exported model whose logits are NaN right after it is fed one of ``tokens``
+    (a real ONNX graph: ``logits + poison[token]``, the poison row NaN for those tokens, else 0):
+    a model that fails in the middle of a performance, not at warm-up. (NaN weights would not do:
+    onnxruntime's LSTM clamps its gates, so NaN inputs come out finite.)"""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(onnx_path)
+    graph = model.graph
+    vocab_size = graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    poison = np.zeros((vocab_size, vocab_size), np.float32)
+    poison[list(tokens)] = np.nan
+    graph.initializer.append(numpy_helper.from_array(poison, "poison"))
+    last = next(node for node in graph.node if "logits" in node.output)
+    last.output[list(last.output).index("logits")] = "clean_logits"
+    graph.node.append(helper.make_node("Gather", ["poison", "token"], ["poison_row"], axis=0))
+    graph.node.append(helper.make_node("Add", ["clean_logits", "poison_row"], ["logits"]))
+    onnx.save(model, str(out_path))
+    return str(out_path)
 
 
 # --- engine: a keyboard and a listener on real JACK ports around a live engine ------------------------

@@ -206,7 +206,7 @@ def test_history_is_exactly_what_was_played(jam_rig, engine_models):
 
 # --- no stuck notes ---------------------------------------------------------------------------------
 def _sounding_everywhere(engine: Engine, synth):
-    return engine.query(lambda loop: (synth.sounding_notes(), loop.output.sounding_notes(),
+    return engine.query(lambda loop: (synth.sounding_notes(), loop.ports.output.sounding_notes(),
                                       sorted(loop.stream.reader.sounding)))
 
 
@@ -231,7 +231,7 @@ def test_stop_leaves_nothing_sounding(jam_rig, engine_models):
     engine.stop()
     assert not engine.running
     assert synth.sounding_notes() == set()
-    assert engine.loop.output.sounding_notes() == set()
+    assert engine.loop.ports.output.sounding_notes() == set()
     time.sleep(0.1)
     assert jam_rig.sounding(0) == set() and jam_rig.sounding(1) == set()
     assert_balanced(jam_rig.notes(0))
@@ -277,6 +277,24 @@ def test_a_corrupt_model_gives_a_clear_error(jam_rig, engine_models):
     assert jam_rig.wait_for(lambda: any(isinstance(r, ErrorReport) and "corrupt.onnx" in r.message
                                         for r in engine.drain_reports()), 5.0)
     assert engine.running and engine.status().model_name == "engine-dense"
+
+
+def test_a_model_failing_mid_play_is_reported_and_its_notes_released(jam_rig, engine_models):
+    synth = jam_rig.synth()
+    engine = jam_rig.engine(engine_models["nan_on_high_notes"], synth=synth, mode="solo")
+    errors = []
+
+    def failed() -> bool:
+        errors.extend(r.message for r in engine.drain_reports() if isinstance(r, ErrorReport))
+        return any("non-finite" in m for m in errors)
+
+    assert jam_rig.wait_for(failed, 10.0), errors
+    assert any("the AI stops" in m for m in errors)
+    assert jam_rig.wait_for(lambda: not engine.status().playing, 2.0)
+    assert engine.running, "the engine stays up: another model can be loaded"
+    time.sleep(0.2)
+    assert _sounding_everywhere(engine, synth)[:2] == (set(), set())
+    assert jam_rig.sounding() == set()
 
 
 # --- hot-plug --------------------------------------------------------------------------------------
@@ -402,3 +420,37 @@ def test_engine_config_is_checked():
         EngineConfig(mode="karaoke")
     with pytest.raises(ValueError, match="lookahead_ms"):
         EngineConfig(lookahead_ms=0)
+
+
+# --- steering ----------------------------------------------------------------------------------------
+def test_answer_now_and_a_foot_switch_start_the_answer_at_once(jam_rig, engine_models):
+    engine = jam_rig.engine(engine_models["dense"], mode="call", gap_ms=5000.0, answer_cc=67)
+    jam_rig.send(0x90, 60, 90)
+    time.sleep(0.3)
+    assert engine.status().state == "listening", "a 5 s gap: no answer yet"
+    engine.answer_now()
+    assert jam_rig.wait_for(lambda: engine.status().state == "answering", 1.0)
+    assert jam_rig.wait_for(lambda: len(ons(jam_rig.notes())) >= 1, 2.0)
+    jam_rig.send(0x90, 62, 90)  # the human plays again: the answer ends
+    assert jam_rig.wait_for(lambda: engine.status().state == "listening", 1.0)
+    jam_rig.send(0xB0, 67, 127)  # the foot switch
+    assert jam_rig.wait_for(lambda: engine.status().state == "answering", 1.0)
+    jam_rig.send(0xB0, 67, 0)
+    jam_rig.send(0x80, 60, 0), jam_rig.send(0x80, 62, 0)
+
+
+def test_key_follows_what_the_human_plays(jam_rig, engine_models):
+    engine = jam_rig.engine(engine_models["conditioned"], mode="call", follow_key=True, status_interval_s=0.05)
+    assert engine.status().key_histogram is None, "nothing played yet: free"
+    for pitch in (66, 68, 70, 71, 73, 75, 77, 78):  # F# major
+        jam_rig.send(0x90, pitch, 90)
+        time.sleep(0.05)
+        jam_rig.send(0x80, pitch, 0)
+
+    def top_classes() -> set[int]:
+        histogram = engine.status().key_histogram
+        return set() if histogram is None else {i for i in range(12) if histogram[i] > 0.05}
+
+    assert jam_rig.wait_for(lambda: top_classes() == {6, 8, 10, 11, 1, 3, 5}, 2.0), top_classes()
+    engine.set_follow_key(False)
+    assert jam_rig.wait_for(lambda: engine.status().key_histogram is None, 1.0), "the picker's (none) again"

@@ -1,4 +1,4 @@
-"""perfjam.scheduler without threads or ports: the look-ahead, rollback and what the model heard,
+"""perfjam.live.stream without threads or ports: the look-ahead, rollback and what the model heard,
 on a real (tiny, random) ONNX model. A fresh model fed ``history`` must reach exactly the
 stream's state: that is what "the model conditions on exactly what was heard" means."""
 
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from perfjam.codec.events import MAX_SHIFT_STEPS, VOCAB_DYNAMICS, EventType
+from perfjam.live.clock import Clock
+from perfjam.live.realtime import TimingStat
+from perfjam.live.stream import LiveStream
 from perfjam.model import PerformanceModel, Sampler
-from perfjam.scheduler import Clock, LiveStream, TimingStat
 
 V = VOCAB_DYNAMICS
 TS0 = V.offsets[EventType.TIME_SHIFT]

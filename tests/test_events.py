@@ -9,6 +9,8 @@ import mido
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stream_events import EventStreamEncoder as StreamEncoder
+from stream_events import StreamDecoder
 
 from perfjam.codec.events import (
     DEFAULT_VELOCITY,
@@ -26,7 +28,6 @@ from perfjam.codec.events import (
     velocity_to_bin,
 )
 from perfjam.codec.midifile import decode_events, encode_midi, events_to_midi, read_notes, timed_messages
-from perfjam.codec.stream import StreamDecoder, StreamEncoder
 
 ASAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "asap"
 V = VOCAB_DYNAMICS
@@ -361,3 +362,39 @@ def test_real_performances_stream_exactly_as_they_encode_offline():
         assert stream_events(played, flush_before=set(range(0, len(played), 3))) == encode_midi(path)
         streamed_files += 1
     assert streamed_files
+
+
+def test_pedal_messages_that_change_no_note_are_known_silent():
+    from perfjam.codec.pedal import PedalFolder
+
+    folder = PedalFolder()
+    down, up, half = (0xB0, 64, 127), (0xB0, 64, 0), (0xB0, 64, 40)
+    assert folder.is_silent(down) and folder.is_silent(up) and folder.is_silent(half)
+    assert not folder.is_silent((0x90, 60, 90)) and not folder.is_silent((0x80, 60, 0))
+    folder.take(0.0, (0x90, 60, 90))
+    folder.take(0.1, down)
+    folder.take(0.2, (0x80, 60, 0))  # the key goes up under the pedal: the note sounds on
+    assert folder.is_silent(down), "the pedal going (further) down changes nothing"
+    assert not folder.is_silent(half), "a release under the threshold ends the held note"
+    actions = folder.take(0.3, half) + folder.advance(0.4)
+    assert [(a.pitch, a.is_on) for a in actions] == [(60, False)]
+    assert folder.is_silent(up) and folder.is_silent(half), "nothing held any more"
+    assert PedalFolder(sustain=False).is_silent(up)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["on", "off", "cc"]), st.integers(60, 63), st.integers(0, 127)),
+                max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_a_message_known_silent_never_adds_an_action(messages):
+    from perfjam.codec.pedal import PedalFolder
+
+    folder = PedalFolder()
+    for i, (kind, pitch, value) in enumerate(messages):
+        data = {"on": (0x90, pitch, max(1, value)), "off": (0x80, pitch, 0), "cc": (0xB0, 64, value)}[kind]
+        time_s = i * 0.05
+        silent = folder.is_silent(data)
+        folder.take(time_s, data)
+        if silent:
+            assert folder.advance(time_s + 0.01) == [], data
+        else:
+            folder.advance(time_s + 0.01)

@@ -13,7 +13,7 @@ from perfjam.cli import main
 from perfjam.codec.events import STEPS_PER_SECOND, VOCAB_DYNAMICS, EventType, Note
 from perfjam.codec.midifile import decode_events, notes_to_midi
 from perfjam.controls import CONTROL_SIZE, control_vector
-from perfjam.generate import default_primer, generate_events, primer_from_pitches
+from perfjam.generation import default_primer, generate_events, primer_from_pitches
 from perfjam.model import PerformanceModel, Sampler
 from perfjam.stats import performance_from_events, performance_stats
 

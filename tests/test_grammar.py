@@ -357,7 +357,7 @@ def tiny_model(tmp_path_factory):
 @pytest.mark.parametrize("mode", [None, *GRAMMAR_MODES])
 def test_generation_never_breaks_the_grammar(tiny_model, mode):
     from perfjam.codec.events import EventReader
-    from perfjam.generate import default_primer, generate_events, primer_from_pitches
+    from perfjam.generation import default_primer, generate_events, primer_from_pitches
     from perfjam.model import PerformanceModel
 
     model = PerformanceModel.load(tiny_model)

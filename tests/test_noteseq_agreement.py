@@ -11,10 +11,10 @@ from pathlib import Path
 import mido
 import noteseq_reference
 import pytest
+from stream_events import EventStreamEncoder as StreamEncoder
 
 from perfjam.codec.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS
 from perfjam.codec.midifile import encode_midi
-from perfjam.codec.stream import StreamEncoder
 
 ASAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "asap"
 MS = 60.0 / (120.0 * 500)  # one tick at 500 ticks per beat and the default 120 bpm, in seconds

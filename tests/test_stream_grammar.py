@@ -9,8 +9,9 @@ import pytest
 
 from perfjam.codec.events import MAX_SHIFT_STEPS, VOCAB_DYNAMICS, EventType
 from perfjam.codec.grammar import GrammarState, violations
+from perfjam.live.clock import Clock
+from perfjam.live.stream import LiveStream
 from perfjam.model import PerformanceModel, Sampler
-from perfjam.scheduler import Clock, LiveStream
 
 V = VOCAB_DYNAMICS
 TS0, OFF0 = V.offsets[EventType.TIME_SHIFT], V.offsets[EventType.NOTE_OFF]

@@ -17,7 +17,7 @@ the model's own mode (``grammar_mode``; ``nll_per_event_by_grammar_mode`` has bo
 grammar NLL infinite). Conditioned models get the controls computed from the real file
 (``perfjam.controls.controls_for_events``; input i carries the control of event i + 1).
 
-``--sample-stats`` generates ``--samples`` performances with ``perfjam.generate`` and reports
+``--sample-stats`` generates ``--samples`` performances with ``perfjam.generation`` and reports
 ``perfjam.stats`` for them next to the same statistics of the evaluated files.
 Prints one JSON object.
 """
@@ -79,7 +79,7 @@ def sample_stats(
 ) -> dict:
     """``perfjam.stats`` of ``samples`` generated performances next to those of ``data``
     (sampled through the grammar in ``grammar_mode``, default the model's own)."""
-    from perfjam.generate import default_primer, generate_events
+    from perfjam.generation import default_primer, generate_events
 
     vocab = model.info.vocab
     data_stats = performance_stats([performance_from_events(seq, vocab) for seq in data])

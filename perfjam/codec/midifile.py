@@ -1,9 +1,17 @@
 """MIDI files: read notes with the sustain pedal folded in, write at 1 ms resolution, and the
-file-level encode/decode of the codec."""
+file-level encode/decode of the codec.
+
+A file that cannot be read raises ``MidiFileError`` (a ``ValueError``) whose message names the
+file and the reason in one line (``primer.mid: not a MIDI file (empty)``): missing, a folder,
+empty, truncated, corrupt, a type this codec does not read (type 2: independent sequences; SMPTE
+time division), a tempo of 0, or lasting more than ``MAX_MIDI_S`` (encoding takes one
+TIME_SHIFT per second of it).
+"""
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -23,12 +31,62 @@ from perfjam.codec.pedal import PedalFolder, TimedNote
 TICKS_PER_BEAT = 500
 TEMPO_US_PER_BEAT = 500_000  # with 500 ticks per beat: one tick = 1 ms
 DRUM_CHANNEL = 9  # note-seq does not extend drum notes with the pedal
+MAX_MIDI_S = 24 * 3600.0  # a file lasting longer is refused (a day: no performance lasts that long)
+_MIDI_MAGIC = b"MThd"
+
+
+class MidiFileError(ValueError):
+    """A MIDI file that cannot be read; the message is one line: ``FILE: reason``."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_midi(path_or_file: str | Path | mido.MidiFile) -> mido.MidiFile:
+    """A parsed MIDI file of a type the codec reads, or ``MidiFileError`` naming it and why not."""
     if isinstance(path_or_file, mido.MidiFile):
+        _check_supported(path_or_file, path_or_file.filename or "MIDI file")
         return path_or_file
-    return mido.MidiFile(str(path_or_file))
+    name = str(path_or_file)
+    try:
+        f = open(name, "rb")  # closed by the with below
+    except FileNotFoundError:
+        raise MidiFileError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise MidiFileError(f"{name}: is a folder, not a MIDI file") from None
+    except OSError as exc:
+        raise MidiFileError(f"{name}: cannot open: {exc.strerror or _first_line(exc)}") from None
+    with f:
+        try:
+            if not f.read(len(_MIDI_MAGIC)).startswith(_MIDI_MAGIC):
+                empty = f.tell() == 0
+                raise MidiFileError(f"{name}: not a MIDI file ({'empty' if empty else 'no MThd header'})")
+            f.seek(0)
+            midi = mido.MidiFile(file=f)
+        except MidiFileError:
+            raise
+        except EOFError:
+            raise MidiFileError(f"{name}: truncated MIDI file") from None
+        except Exception as exc:  # mido: OSError, IndexError, KeySignatureError, ... for corrupt data
+            kind = "" if type(exc) is OSError else f"{type(exc).__name__}: "
+            raise MidiFileError(f"{name}: corrupt MIDI file ({kind}{_first_line(exc)})") from None
+    midi.filename = name
+    _check_supported(midi, name)
+    return midi
+
+
+def _check_supported(midi: mido.MidiFile, name: str) -> None:
+    if midi.type == 2:
+        raise MidiFileError(f"{name}: MIDI type 2 (independent sequences) is not supported")
+    if midi.type not in (0, 1):
+        raise MidiFileError(f"{name}: unknown MIDI file type {midi.type}")
+    if midi.ticks_per_beat <= 0:
+        reason = "SMPTE time division is not supported" if midi.ticks_per_beat < 0 else "0 ticks per beat"
+        raise MidiFileError(f"{name}: {reason}")
+    if any(msg.type == "set_tempo" and msg.tempo == 0 for msg in (midi.tracks[0] if midi.tracks else ())):
+        raise MidiFileError(f"{name}: corrupt MIDI file (a tempo of 0 µs per beat)")
 
 
 def notes_from_timed(timed: Iterable[TimedNote]) -> list[Note]:
@@ -87,7 +145,6 @@ def timed_messages(path_or_file: str | Path | mido.MidiFile) -> list[tuple[float
     """The note and control messages of every track: (time_s, track, bytes), in time order (a
     track's own order kept), with times as ``tick_clock`` gives them."""
     midi = load_midi(path_or_file)
-    seconds = tick_clock(midi)
     out: list[tuple[int, int, int, tuple[int, ...]]] = []
     for track_index, track in enumerate(midi.tracks):
         tick = 0
@@ -96,6 +153,16 @@ def timed_messages(path_or_file: str | Path | mido.MidiFile) -> list[tuple[float
             if msg.type in ("note_on", "note_off", "control_change"):
                 out.append((tick, track_index, position, tuple(msg.bytes())))
     out.sort()
+    name = midi.filename or "MIDI file"
+    try:
+        seconds = tick_clock(midi)
+        length_s = seconds(out[-1][0]) if out else 0.0
+    except OverflowError:  # ticks beyond any float
+        length_s = math.inf
+    if not length_s <= MAX_MIDI_S:
+        length = f"{length_s / 3600:,.0f} hours" if math.isfinite(length_s) else "longer than any clock"
+        raise MidiFileError(f"{name}: lasts {length}; PerfJam reads files of at most "
+                            f"{MAX_MIDI_S / 3600:g} hours (is its tempo corrupt?)")
     return [(seconds(tick), track_index, data) for tick, track_index, _, data in out]
 
 

@@ -105,6 +105,19 @@ class PedalFolder:
                 instant.pedal_up = True
         return out
 
+    def is_silent(self, data: Sequence[int]) -> bool:
+        """Whether ``take``-ing this message can change no note: a sustain message that is a
+        pedal down (it holds only what is released later), or a pedal up while the pedal holds
+        no note. A continuous pedal sends such messages every ~20 ms; the live engine takes them
+        without rolling back what the model has generated."""
+        if len(data) < 3 or data[0] & 0xF0 != 0xB0 or data[1] != SUSTAIN_CC:
+            return False
+        if not self.sustain or data[2] >= 64:
+            return True
+        if self.instant is not None and self.instant.ends:
+            return False
+        return not any(n.key_up for notes in self.notes.values() for n in notes)
+
     def advance(self, time_s: float) -> list[TimedNote]:
         """The actions of the pending instant once ``time_s`` is past it."""
         if self.instant is not None and time_s > self.instant.time_s:

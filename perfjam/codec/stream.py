@@ -1,12 +1,12 @@
-"""Live (streaming) side of the codec: incremental encoder and decoder.
+"""Live (streaming) side of the codec: the incremental encoder (the model's output is decoded
+incrementally by ``perfjam.codec.events.EventReader``).
 
 ``StreamEncoder`` gives exactly the offline encoding (``perfjam.codec.events.encode_notes`` of
 ``perfjam.codec.midifile.read_notes``) of the same messages. note-seq orders the actions of one
 10 ms step by their notes' unquantized starts, which a live encoder cannot know until the step is
 over (a note-off arriving after a note-on in the same step goes first), so it holds the actions of
-the steps not yet over: ``take`` a message, then ``ready(time_s)`` (or ``flush``) gives those of
-every step over by ``time_s``, in note-seq's order, and ``ready_all`` (``flush_all``) the rest at
-the end of a stream. Messages must come in time order; messages of one instant may come in any
+the steps not yet over: ``take`` a message, then ``ready(time_s)`` gives those of every step over
+by ``time_s``, in note-seq's order, and ``ready_all`` the rest at the end of a stream. Messages must come in time order; messages of one instant may come in any
 order (``PedalFolder`` applies note-seq's order within an instant).
 """
 
@@ -16,14 +16,12 @@ from collections.abc import Sequence
 
 from perfjam.codec.events import (
     STEPS_PER_SECOND,
-    EventReader,
     EventWriter,
     NoteAction,
     Vocab,
     seconds_to_step,
-    step_to_seconds,
 )
-from perfjam.codec.pedal import SUSTAIN_CC, PedalFolder, TimedNote
+from perfjam.codec.pedal import PedalFolder, TimedNote
 
 _READY_MARGIN_S = 1e-6  # past a step's end, so that seconds_to_step surely gives the next step
 
@@ -49,6 +47,10 @@ class StreamEncoder:
     def take(self, time_s: float, data: Sequence[int]) -> None:
         """A raw MIDI channel message at ``time_s``; its actions wait for their step to be over."""
         self._hold(self.folder.take(time_s, data))
+
+    def is_silent(self, data: Sequence[int]) -> bool:
+        """``take``-ing this message adds no action (see ``PedalFolder.is_silent``)."""
+        return self.folder.is_silent(data)
 
     def end_all(self, time_s: float | None = None) -> None:
         """Every note ends at ``time_s`` (a lost input port), by default at the last note or pedal
@@ -97,56 +99,3 @@ class StreamEncoder:
             keyed.sort(key=lambda item: item[0])  # stable: equal keys keep their arrival order
             actions.extend(action for _, action in keyed)
         return actions
-
-    # --- events ----------------------------------------------------------------------------------------
-    def write(self, actions: Sequence[NoteAction]) -> list[int]:
-        events: list[int] = []
-        for action in actions:
-            events.extend(self.writer.action(action))
-        return events
-
-    def feed_bytes(self, time_s: float, data: Sequence[int]) -> list[int]:
-        """A raw MIDI message; returns the events of the steps over by ``time_s``."""
-        self.take(time_s, data)
-        return self.flush(time_s)
-
-    def note_on(self, time_s: float, pitch: int, velocity: int) -> list[int]:
-        return self.feed_bytes(time_s, (0x90, pitch, velocity))
-
-    def note_off(self, time_s: float, pitch: int) -> list[int]:
-        return self.feed_bytes(time_s, (0x80, pitch, 0))
-
-    def pedal(self, time_s: float, down: bool) -> list[int]:
-        return self.feed_bytes(time_s, (0xB0, SUSTAIN_CC, 127 if down else 0))
-
-    def flush(self, time_s: float) -> list[int]:
-        return self.write(self.ready(time_s))
-
-    def flush_all(self) -> list[int]:
-        return self.write(self.ready_all())
-
-    def release_all(self, time_s: float | None = None) -> list[int]:
-        """Every note ends (see ``end_all``); returns every event still held."""
-        self.end_all(time_s)
-        return self.flush_all()
-
-
-class StreamDecoder:
-    """Events -> timestamped note actions, incrementally (the model's output)."""
-
-    def __init__(self, vocab: Vocab, origin_s: float = 0.0) -> None:
-        self.origin_s = origin_s
-        self.reader = EventReader(vocab)
-
-    @property
-    def time_s(self) -> float:
-        return self.origin_s + step_to_seconds(self.reader.step)
-
-    def feed(self, index: int) -> list[TimedNote]:
-        return [
-            TimedNote(self.origin_s + step_to_seconds(a.step), a.pitch, a.velocity, a.is_on)
-            for a in self.reader.feed(index)
-        ]
-
-    def close_all(self) -> list[TimedNote]:
-        return [TimedNote(self.time_s, a.pitch, 0, False) for a in self.reader.close_all()]

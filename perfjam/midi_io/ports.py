@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal, Self
 
 import rtmidi
 
+from perfjam.codec.pedal import SUSTAIN_CC as CC_SUSTAIN
 from perfjam.midi_io.apis import MidiPortError, create_client, find_port, port_key
 from perfjam.midi_io.arrival import ArrivalClock
 
@@ -16,7 +17,7 @@ IGNORABLE_TYPES = ("sysex", "timing", "active_sense")
 _IGNORABLE_STATUS = {"sysex": (0xF0, 0xF7), "timing": (0xF1, 0xF8), "active_sense": (0xFE,)}
 CHANNELS = 16
 CLOSE_SETTLE_S = 0.02  # see MidiOutput.close
-CC_SUSTAIN, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF = 64, 120, 123
+CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF = 120, 123
 DEFAULT_QUEUE_SIZE = 4096  # messages rtmidi keeps for a polled input (1.4 s of a dense performance x10)
 
 PortState = Literal["connected", "disconnected", "closed"]

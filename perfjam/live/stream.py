@@ -23,7 +23,7 @@ length limit (the note-off is then forced) and at the end of an answer; and afte
 human event a forced TIME_SHIFT to ``min_step`` (real elapsed time) comes first, so no note is
 due before the model has had time to compute it.
 
-``Clock``, ``AiNote``, ``HeardNote`` and ``TimingStat`` live in ``perfjam.timing``.
+``Clock``, ``AiNote`` and ``HeardNote`` live in ``perfjam.live.clock``.
 """
 
 from __future__ import annotations
@@ -42,11 +42,19 @@ from perfjam.codec.events import (
 )
 from perfjam.codec.grammar import GRAMMAR_MODES, GrammarState, mode_for_model
 from perfjam.codec.stream import StreamEncoder
-from perfjam.timing import AiNote, Clock, HeardNote, TimingStat
-
-__all__ = ["AiNote", "Clock", "HeardNote", "LiveStream", "TimingStat"]
+from perfjam.controls import DEFAULT_NOTES_PER_S, control_vector
+from perfjam.live.clock import AiNote, Clock, HeardNote
 
 _TS, _VEL, _NOTE, _NOOP = 0, 1, 2, 3
+
+
+def warm_up(model, control=None) -> None:
+    """A few steps, then the zero state again: onnxruntime's first runs are slow."""
+    if model.info.has_controls and control is None:
+        control = control_vector(DEFAULT_NOTES_PER_S, None, model.info.control_size)
+    for _ in range(5):
+        model.step(0, control)
+    model.reset()
 
 
 class _Entry:
@@ -320,15 +328,18 @@ class LiveStream:
         """Add one event to the look-ahead. False when there is nothing left to generate
         (``end_step`` reached and every AI note released)."""
         step = self.writer.step
+        deadline = min(self.ai_on_step.values()) + self.max_note_steps if self.ai_on_step else None
+        if deadline is not None and step >= deadline:  # a note held too long: release it
+            self._release(min(self.ai_on_step, key=self.ai_on_step.get), control)
+            return True
         if step < min_step or self.logits is None:
-            self._push_time(max(1, min_step - step), control)
+            # Time to min_step first, but never past a forced release: one a rollback dropped
+            # (it was not sent yet) comes back at its own step, not ``reaction_ms`` later.
+            target = min_step if deadline is None else min(min_step, deadline)
+            self._push_time(max(1, target - step), control)
             return True
         limit = end_step
-        if self.ai_on_step:
-            deadline = min(self.ai_on_step.values()) + self.max_note_steps
-            if step >= deadline:  # a note held too long: release it
-                self._release(min(self.ai_on_step, key=self.ai_on_step.get), control)
-                return True
+        if deadline is not None:
             limit = deadline if limit is None else min(limit, deadline)
         if end_step is not None and step >= end_step:
             if not self.reader.sounding:

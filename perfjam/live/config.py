@@ -1,0 +1,66 @@
+"""The live engine's settings: what to play (``EngineConfig``) and which MIDI ports
+(``MidiSettings``). Frozen; the engine copies what may change at run time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perfjam.generation import MAX_NOTE_S
+
+MODES = ("call", "duet", "solo")
+VIRTUAL_INPUT = "PerfJam In"
+VIRTUAL_OUTPUT = "PerfJam Out"
+HUMAN_STUCK_NOTE_S = 30.0  # a human key with no note-off this long is released (a lost note-off)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    mode: str = "call"  # "call" | "duet" | "solo"
+    temperature: float = 1.0
+    top_p: float | None = None
+    lookahead_ms: float = 150.0  # generation runs this far ahead of real time
+    reaction_ms: float = 40.0  # the earliest an AI note may follow a human event or a restart
+    gap_ms: float = 600.0  # call: human silence before the answer (music time)
+    response_length_s: float = 6.0  # call: the longest answer (music time)
+    max_note_s: float = MAX_NOTE_S  # an AI note is released after this long (music time)
+    human_stuck_note_s: float = HUMAN_STUCK_NOTE_S  # a human key without note-off is released (wall time)
+    notes_per_s: float | None = None  # controls (conditioned models only)
+    pitch_histogram: tuple[float, ...] | None = None
+    follow_key: bool = False  # the pitch-class control follows the human's notes (perfjam.live.keyfollow)
+    answer_cc: int | None = None  # call: this controller pressed (>= 64) answers now (e.g. 67: a foot switch)
+    primer: str | None = None  # solo: a MIDI file the model continues (its last 10 s at most, played first)
+    playing: bool = True  # the AI plays (Space in the GUI)
+    seed: int | None = None
+    speed: float = 1.0  # music runs this many times faster than real time (tests, benchmarks)
+    late_ms: float = 1.0
+    spin_ms: float = 0.5  # the timed wait ends this early; the last stretch to a due note is spun
+    wait_cap_ms: float = 20.0  # longest idle wait between housekeeping turns
+    hotplug_interval_s: float = 0.5
+    input_poll_ms: float = 0.5  # while a MIDI input is open, the longest the engine waits without reading it
+    status_interval_s: float = 0.25
+    note_reports: bool = True  # NoteReports on ``reports`` (drain it, or turn them off)
+    keep_heard: bool = False  # keep the HeardNote log (tests)
+    manage_gc: bool = True  # while running, the engine thread runs Python's cyclic GC (see docs)
+    realtime_priority: int = 20  # SCHED_FIFO priority of the engine thread when allowed; 0: never
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for name in ("lookahead_ms", "reaction_ms", "speed", "max_note_s", "response_length_s",
+                     "human_stuck_note_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.temperature < 0 or self.gap_ms < 0:
+            raise ValueError("temperature and gap_ms must be >= 0")
+
+
+@dataclass(frozen=True)
+class MidiSettings:
+    api: str | None = None  # "jack" | "alsa" | None: $PERFJAM_MIDI_API, else auto
+    input_name: str | None = None  # None: no input
+    output_name: str | None = None  # None: no output
+    out_channel: int = 0  # AI notes (0-based)
+    thru: bool = False  # also send the human's notes to the output...
+    thru_channel: int = 1  # ...on this channel
+    input_virtual: bool = False  # create a virtual port named input_name (others connect to it)
+    output_virtual: bool = False

@@ -1,0 +1,418 @@
+"""The engine thread: ``EngineLoop.run`` (see ``perfjam.engine`` for the design and the API).
+
+Everything here runs on the engine thread only; other threads reach it through ``inbox``. The
+loop composes the engine's parts and does the timing between them:
+
+* ``EnginePorts`` (``perfjam.live.ports``): the MIDI ports, the polled input, hot-plug;
+* ``Outlets`` (``perfjam.live.outlets``): synth and MIDI out, what each side left sounding;
+* ``TurnPolicy`` (``perfjam.live.policy``): when the AI plays (call / duet / solo);
+* ``LiveStream`` (``perfjam.live.stream``): the model's view, its look-ahead and rollback;
+* ``COMMANDS`` (``perfjam.live.commands``): what the GUI and the CLI may ask;
+* ``Takes`` (``perfjam.live.takes``): the recording, and the takes still being finished.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections import deque
+
+from perfjam.codec.pedal import SUSTAIN_CC
+from perfjam.controls import pitch_name, requested_control
+from perfjam.live.clock import AiNote, Clock, HeardNote
+from perfjam.live.commands import COMMANDS
+from perfjam.live.keyfollow import KeyFollower
+from perfjam.live.outlets import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, Outlets
+from perfjam.live.policy import TurnPolicy
+from perfjam.live.ports import EnginePorts
+from perfjam.live.realtime import QuietGC, TimingStat, raise_priority, shorten_gil_switch
+from perfjam.live.reports import ErrorReport, NoteReport, StatusReport
+from perfjam.live.sender import AiSender
+from perfjam.live.status import run_stats, status_report
+from perfjam.live.stream import LiveStream, warm_up
+from perfjam.live.takes import HUMAN, Takes
+from perfjam.model import ModelError, PerformanceModel, Sampler
+
+SLOW_WORK_CLEARANCE_S = 0.004  # port checks and status only when no AI note is due this soon
+SAFETY_CHECK_S = 0.1  # how often the stuck-note safety nets look
+_perf = time.perf_counter
+
+
+class EngineLoop:
+    def __init__(self, engine) -> None:
+        cfg = engine.config
+        self.engine, self.cfg = engine, cfg
+        self.inbox: queue.SimpleQueue = engine.inbox
+        self.reports: queue.SimpleQueue = engine.reports
+        self.temperature, self.top_p = cfg.temperature, cfg.top_p
+        self.notes_per_s, self.histogram = cfg.notes_per_s, cfg.pitch_histogram
+        self.requested_histogram = cfg.pitch_histogram  # set_controls' (the key picker's)
+        self.follow_key, self.answer_cc = cfg.follow_key, cfg.answer_cc
+        self.key_follower = KeyFollower()
+        self.busy_s, self.load, self.load_mark = 0.0, 0.0, (0.0, 0.0)
+        self.lookahead_s, self.spin_s = cfg.lookahead_ms / 1000.0, cfg.spin_ms / 1000.0
+        self.sampler = Sampler(cfg.seed)
+        self.synth = engine.synth
+        self.midi = engine.midi
+        self.ports = EnginePorts(self.inbox, engine.midi, cfg.input_poll_ms, cfg.hotplug_interval_s,
+                                 self.error)
+        self.outlets = Outlets(self.synth, self.ports, engine.midi)
+        self.gc = QuietGC()
+        self.thru_latency, self.step_time = TimingStat(), TimingStat()
+        self.events_in = 0
+        self.heard: deque[HeardNote] = deque()
+        self.takes = Takes()
+        self.sender = AiSender(self.outlets, self.takes, self.reports, self.heard, cfg.late_ms, cfg.spin_ms,
+                               cfg.note_reports, cfg.keep_heard)
+        self.human_queue: list = []
+        self.stopping = False
+        self.priority = "normal"
+        self.errors_in_a_row = 0
+        self.guard_s = 0.002
+        self.forced: deque[int] = deque()  # solo: primer events to play as if generated
+        self.start_error: BaseException | None = None
+
+    def _start(self) -> None:
+        """On the engine thread, before the loop: priority, GC, ports, clock, model stream. The
+        ports are opened here so that JACK's client threads inherit this thread's priority."""
+        cfg = self.cfg
+        self.priority = raise_priority(cfg.realtime_priority)
+        shorten_gil_switch()
+        if cfg.manage_gc:
+            self.gc.take_over()
+        # A MidiError (no usable MIDI API) reaches Engine.start's caller.
+        self.ports.open_input(self.midi.input_name, self.midi.input_virtual, raise_errors=True)
+        self.ports.open_output(self.midi.output_name, self.midi.output_virtual, raise_errors=True)
+        self.clock = Clock(_perf(), cfg.speed)
+        reaction_steps = max(1, self.clock.steps(cfg.reaction_ms / 1000.0 * cfg.speed))
+        self.reaction_steps = reaction_steps
+        self.policy = TurnPolicy(self.clock, cfg.mode, cfg.gap_ms / 1000.0, cfg.response_length_s,
+                                 reaction_steps, cfg.playing)
+        self.new_stream(self.engine.model, 0)
+        if cfg.mode == "solo" and cfg.primer:
+            self.load_primer(cfg.primer)
+        now = _perf()
+        self.next_status_s = self.next_check_s = self.next_safety_s = now
+        self.steps_mark = (now, 0)
+        self.events_per_s = 0.0
+        self.started_s = now
+
+    # --- setup ---------------------------------------------------------------------------------------
+    def new_stream(self, model: PerformanceModel, start_step: int) -> None:
+        self.model = model
+        self.update_control()
+        warm_up(model, self.control)
+        self.stream = LiveStream(model, self.clock, start_step, self.clock.steps(self.cfg.max_note_s))
+
+    def update_control(self) -> None:
+        self.control = requested_control(self.model.info.control_size, self.notes_per_s, self.histogram)
+
+    def error(self, message: str) -> None:
+        self.reports.put(ErrorReport(message))
+
+    def load_primer(self, path) -> None:
+        from perfjam.generation import PrimerError, load_primer
+
+        try:
+            primer = load_primer(path, self.stream.vocab)
+        except PrimerError as exc:
+            self.error(str(exc))
+            return
+        if primer.cut:
+            self.error(primer.cut)
+        self.forced = deque(primer.events)
+
+    # --- the loop ------------------------------------------------------------------------------------
+    def run(self, ready: threading.Event) -> None:
+        try:
+            self._start()
+        except BaseException as exc:
+            self.start_error = exc
+            self.ports.close()
+            self.gc.give_back()
+            return
+        finally:
+            ready.set()
+        try:
+            while not self.stopping:
+                item = self.ports.next_item(self._wait_timeout())  # reads the MIDI input while it waits
+                self.sender.turn_s = turn_s = _perf()
+                try:
+                    self._turn(item)
+                    self.errors_in_a_row = 0
+                    self.busy_s += _perf() - turn_s
+                except ModelError as exc:  # e.g. non-finite output: this model cannot play on
+                    self.error(f"model: {exc}; the AI stops (load another model)")
+                    self.stop_ai()
+                    self.policy.playing = False
+                except Exception as exc:  # a bug must not leave notes hanging or kill the thread
+                    self.errors_in_a_row += 1
+                    self.error(f"engine: {type(exc).__name__}: {exc}")
+                    self.stop_ai()
+                    if self.errors_in_a_row > 3:
+                        self.policy.playing = False
+        finally:
+            self._shutdown()
+            self.gc.give_back()
+
+    def _turn(self, item) -> None:
+        get = self.inbox.get
+        while item is not None:
+            if item[0].__class__ is float:
+                self.on_midi(item[0], item[1])
+            else:
+                COMMANDS[item[0]](self, *item[1:])
+                if self.stopping:
+                    return
+            try:
+                item = get(False)
+            except queue.Empty:
+                item = None
+        if self.human_queue:
+            self.hear_humans()
+        if self.stream.human_pending:
+            self._flush_humans(_perf())
+        self.sender.send_due(self.stream)
+        if self.policy.mode == "call" and not self.policy.answering and self.policy.playing:
+            self.policy.maybe_answer(_perf(), self.stream.human_keys_down())
+        self._generate()
+        self._housekeeping()
+
+    def _wait_timeout(self) -> float:
+        now = _perf()
+        t = now + self.cfg.wait_cap_ms / 1000.0
+        pending = self.stream.pending
+        if pending and pending[0].time_s - self.spin_s < t:
+            t = pending[0].time_s - self.spin_s  # then _send_due spins to the exact time
+        human_due_s = self.stream.human_due_s
+        if human_due_s is not None:
+            t = min(t, human_due_s)  # the human's step is over: the model hears it (no generating before)
+        elif self.policy.active:
+            generate_at = self.stream.horizon_s - self.lookahead_s
+            if pending and pending[0].time_s - now < self.guard_s + self.spin_s:
+                generate_at = pending[0].time_s - self.spin_s  # that note first (see _generate)
+            t = min(t, generate_at)
+        else:
+            answer_s = self.policy.answer_due_s()
+            if answer_s is not None:
+                t = min(t, answer_s)
+        return t - now
+
+    # --- human input ---------------------------------------------------------------------------------
+    def on_midi(self, time_s: float, msg) -> None:
+        self.events_in += 1
+        self._human(time_s, msg)
+
+    def _human(self, time_s: float, msg) -> None:
+        """Thru first: synth and MIDI out, then recording, report, and the model's queue."""
+        if len(msg) < 3 or not self.outlets.human(msg):
+            return
+        kind = msg[0] & 0xF0
+        if kind == NOTE_ON or kind == NOTE_OFF:
+            self.thru_latency.add(_perf() - time_s)
+            self.policy.human_note(time_s)
+            on = kind == NOTE_ON and msg[2] > 0
+            if on and self.follow_key:
+                self.key_follower.note_on(time_s, msg[1], msg[2])
+            if self.cfg.note_reports:
+                self.reports.put(NoteReport("human", msg[1], msg[2] if on else 0, on, time_s))
+        elif kind == CONTROL_CHANGE and msg[1] != SUSTAIN_CC:
+            if msg[1] == self.answer_cc and msg[2] >= 64:
+                self.answer_now()
+            return  # other controllers sound, but neither the take nor the model has them
+        self.takes.add(time_s, HUMAN, msg)
+        if kind != PITCH_BEND:
+            self.human_queue.append((time_s, msg))
+
+    def hear_humans(self) -> None:
+        """The model hears the queued human messages. The look-ahead is rolled back to the first
+        one that can change what the model hears; a sustain-pedal message that changes nothing
+        (pedal down, or up with no note held by it; a continuous pedal sends them every ~20 ms)
+        is taken without touching the look-ahead."""
+        batch, self.human_queue = self.human_queue, []
+        if not self.policy.hears_human:
+            return  # solo: the model plays on its own; the keyboard only sounds
+        stream = self.stream
+        encoder = stream.encoder
+        first = 0
+        while first < len(batch) and encoder.is_silent(batch[first][1]):
+            time_s, msg = batch[first]
+            encoder.take(self.clock.music_s(time_s), msg)
+            first += 1
+        if first == len(batch):
+            return
+        stream.rollback(self.clock.step_at(batch[first][0]), require_sent=True)
+        stream.commit()
+        struck = False
+        for time_s, msg in batch[first:]:
+            heard = stream.hear_human(time_s, msg, self.control)
+            if self.cfg.keep_heard:
+                self.heard.extend(heard)
+            struck = struck or (msg[0] & 0xF0 == NOTE_ON and msg[2] > 0)
+        if struck and self.policy.human_struck(bool(stream.reader.sounding)):
+            self.release_ai()  # the human plays again: the answer ends now
+
+    def _flush_humans(self, now: float) -> None:
+        """The model hears the human's actions of every 10 ms step over by ``now`` (a step's
+        actions are held until it is over, to be heard in note-seq's order)."""
+        heard = self.stream.flush_human(now, self.control)
+        if self.cfg.keep_heard:
+            self.heard.extend(heard)
+
+    def human_lost(self, gentle: bool = False) -> None:
+        """The human's notes end now: synth, thru, the take, and the model hears the release."""
+        now = _perf()
+        for pitch in sorted(self.outlets.human_keys):  # the take shows them ending now, not after the outage
+            self.takes.add(now, HUMAN, (NOTE_OFF, pitch, 0))
+        if self.outlets.human_pedal_down:
+            self.takes.add(now, HUMAN, (CONTROL_CHANGE, SUSTAIN_CC, 0))
+        self.outlets.human_all_off(gentle)
+        stream = self.stream
+        if self.policy.hears_human and stream.encoder.folder.sounding:
+            stream.rollback(self.clock.step_at(now), require_sent=True)
+            stream.commit()
+            heard = stream.release_human(now, self.control)
+            if self.cfg.keep_heard:
+                self.heard.extend(heard)
+
+    # --- AI output -----------------------------------------------------------------------------------
+    def release_ai(self) -> None:
+        """Note-offs now for every sounding AI note; the model hears them."""
+        now = _perf()
+        self._flush_humans(now)  # the human's finished steps first: the offs must not pass them
+        self.stream.discard_to_now(self.clock.step_at(now))
+        step = max(self.clock.step_at(now), self.stream.step)
+        for note in self.stream.release_ai(step, self.control):
+            self.sender.send_now(note)
+
+    def stop_ai(self) -> None:
+        """Discard the look-ahead, release the AI's notes, All Notes Off on its channels. The
+        notes end even when the model fails (then the model does not hear their release)."""
+        self.stream.discard_to_now(self.clock.step_at(_perf()))
+        self.forced.clear()
+        try:
+            self.release_ai()
+        except ModelError as exc:
+            self.error(f"model: {exc}")
+        for pitch in list(self.outlets.ai_open):
+            self.sender.send_now(AiNote(_perf(), pitch, 0, False, -1, self.stream.step))
+        self.outlets.ai_all_notes_off()
+        self.policy.answer_done()
+
+    def answer_now(self) -> None:
+        """Call mode: the answer starts now (the human's held notes stay the human's)."""
+        self.policy.answer_now(_perf())
+
+    def report_status(self) -> None:
+        self.reports.put(self.status())
+
+    # --- generation ----------------------------------------------------------------------------------
+    def _generate(self) -> None:
+        policy = self.policy
+        if not policy.active or self.stream.human_pending:
+            return  # generation resumes once the model has heard the human's step (<= 10 ms)
+        stream, clock, inbox_empty = self.stream, self.clock, self.inbox.empty
+        pending, lookahead, guard = stream.pending, self.lookahead_s, self.guard_s + self.spin_s
+        end_step = policy.end_step
+        pump = self.ports.pump
+        while True:
+            now = _perf()
+            if stream.horizon_s >= now + lookahead or not inbox_empty() or pump():
+                return
+            if pending and pending[0].time_s - now < guard:
+                return  # send it first (a step could make it late); generation resumes after
+            min_step = clock.step_at(now) + self.reaction_steps
+            if self.forced and stream.step >= min_step:
+                stream.push_forced((self.forced.popleft(),), self.control)
+                more = True
+            else:
+                more = stream.generate(self.sampler, self.temperature, self.top_p, self.control,
+                                       min_step, end_step)
+            self.step_time.add(_perf() - now)
+            if not more:  # call: the answer is complete (every note released)
+                policy.answer_done()
+                return
+
+    def regenerate(self) -> None:
+        """Settings changed: regenerate the look-ahead beyond the next ``reaction_ms``."""
+        if self.policy.active:
+            cut = self.clock.step_at(_perf()) + self.reaction_steps
+            self.stream.rollback(cut, require_sent=False)
+
+    # --- housekeeping --------------------------------------------------------------------------------
+    def _housekeeping(self) -> None:
+        now = _perf()
+        stream = self.stream
+        pending = stream.pending
+        clearance = pending[0].time_s - now if pending else math.inf
+        if clearance < SLOW_WORK_CLEARANCE_S:
+            return
+        active = self.policy.active
+        if self.gc.due(now) and not (active and stream.horizon_s < now + self.lookahead_s / 2):
+            self.gc.collect(now, clearance)  # (not while generation is catching up)
+        if not active and not stream.spec and not pending and not stream.human_pending:
+            stream.catch_up(self.clock.step_at(now), self.control)
+        if now >= self.next_check_s:
+            self.next_check_s = now + self.ports.check(now, idle=not pending and not active)
+        if now >= self.next_safety_s:
+            self.next_safety_s = now + SAFETY_CHECK_S
+            self._safety_nets(now)
+        if now >= self.next_status_s:
+            self.next_status_s = now + self.cfg.status_interval_s
+            self._status_turn(now)
+
+    def _safety_nets(self, now: float) -> None:
+        """An AI note the stream lost track of, and a human key whose note-off never came."""
+        limit = self.cfg.max_note_s / self.clock.speed + 1.0
+        for pitch in self.outlets.overdue_ai(now, limit, self.stream.reader.sounding):
+            self.sender.send_now(AiNote(now, pitch, 0, False, -1, self.stream.step))
+        stuck = self.outlets.stuck_human_keys(now, self.cfg.human_stuck_note_s)
+        for pitch in stuck:
+            self._human(now, (NOTE_OFF | self.outlets.human_ch, pitch, 0))
+        if stuck:
+            names = ", ".join(pitch_name(p) for p in stuck)
+            self.error(f"released {names}: no note-off came for {self.cfg.human_stuck_note_s:g} s "
+                       "(a lost MIDI message, or a stuck key)")
+
+    def _status_turn(self, now: float) -> None:
+        last_s, last_busy = self.load_mark
+        if now > last_s:
+            self.load = min(1.0, (self.busy_s - last_busy) / (now - last_s)) if last_s else 0.0
+        self.load_mark = (now, self.busy_s)
+        if self.follow_key and self.model.info.has_controls:  # from the next generated event on
+            histogram = self.key_follower.follow(now, self.histogram)
+            if histogram is not self.histogram:
+                self.histogram = histogram
+                self.update_control()
+        self.guard_s = min(0.005, self.step_time.recent(99) / 1000.0 + 0.0003)
+        last_t, last_n = self.steps_mark
+        if now - last_t >= 1.0:
+            self.events_per_s = (self.stream.steps_fed - last_n) / (now - last_t)
+            self.steps_mark = (now, self.stream.steps_fed)
+        for message in self.takes.check():
+            self.error(message)
+        self.report_status()
+
+    def status(self) -> StatusReport:
+        return status_report(self)
+
+    def stats(self) -> dict:
+        return run_stats(self)
+
+    # --- shutdown ------------------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        for step in (self.stop_ai, self._close_all):
+            try:
+                step()
+            except Exception as exc:
+                self.error(f"engine stop: {type(exc).__name__}: {exc}")
+
+    def _close_all(self) -> None:
+        self.human_lost()
+        self.outlets.panic()
+        self.ports.close()
+        for message in self.takes.close():
+            self.error(message)
+        self.report_status()

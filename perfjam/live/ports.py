@@ -1,0 +1,212 @@
+"""The engine's MIDI ports: opening them, reading the input, hot-plug (``EnginePorts``). Engine
+thread only.
+
+The input is polled: its messages wait in rtmidi's own queue, so nothing of Python runs on the
+MIDI system's thread (under JACK, its process thread never waits for the GIL: a busy engine
+cannot make the client late, which on a server without --sync loses or doubles messages). The
+engine thread reads it while it waits (``next_item``: slices of ``input_poll_ms``) and between
+generation steps (``pump``), moving ``(time_s, message)`` onto the engine's inbox. The ports'
+JACK threads run a step above the engine thread (``perfjam.live.realtime``).
+
+When an open input goes away, ``("input_lost",)`` is queued on the inbox behind what it had
+received; the engine ends the human's notes then.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+
+from perfjam import midi_io
+from perfjam.live.config import MidiSettings
+from perfjam.live.realtime import above_this_thread
+
+_perf = time.perf_counter
+MISSING_PORT_RETRY_S = 2.0  # after a MIDI API error, before trying to list ports again
+RETURN_CHECK_S = 0.02  # a port that went away: a quick check for its return this often
+
+
+def quiesce() -> None:
+    """Before closing a port: let JACK deliver what was just sent while this thread does not hold
+    the GIL. Closing an rtmidi JACK port holds the GIL until JACK finishes its cycle; if a Python
+    MIDI callback of this process is waiting for the GIL in that cycle, JACK stalls ~5 s."""
+    time.sleep(0.03)
+
+
+class EnginePorts:
+    """The MIDI input and output of the engine (either may be None: none chosen, or not there)."""
+
+    def __init__(self, inbox: queue.SimpleQueue, midi: MidiSettings, poll_ms: float,
+                 hotplug_interval_s: float, on_error: Callable[[str], None]) -> None:
+        self.inbox = inbox
+        self.midi = midi
+        self.poll_s = poll_ms / 1000.0
+        self.hotplug_interval_s = hotplug_interval_s
+        self.on_error = on_error
+        self.input: midi_io.MidiInput | None = None
+        self.output: midi_io.MidiOutput | None = None
+        self.in_name, self.in_virtual = midi.input_name, midi.input_virtual
+        self.out_name, self.out_virtual = midi.output_name, midi.output_virtual
+        self.lister: midi_io.PortLister | None = None  # kept for ports never found (see check)
+        self.lister_error = ""
+        self.next_full_check_s = 0.0
+        self.next_probe_s = 0.0
+
+    # --- opening -------------------------------------------------------------------------------------
+    def open_input(self, name: str | None, virtual: bool, raise_errors: bool = False) -> None:
+        """Close the input and open ``name`` (None: no input). A port not there yet stays
+        "disconnected" and is opened when it appears; ``raise_errors``: a MidiError (no usable
+        MIDI API) reaches the caller, else it is reported."""
+        self.in_name, self.in_virtual = name, virtual
+        if self.input is not None:
+            quiesce()
+            self.input.close()
+            self.input = None
+        if name:
+            self.input = self._open(midi_io.MidiInput, name, virtual, "perfjam-in", raise_errors)
+
+    def open_output(self, name: str | None, virtual: bool, raise_errors: bool = False) -> None:
+        self.out_name, self.out_virtual = name, virtual
+        if self.output is not None:
+            self.output.panic()
+            quiesce()
+            self.output.close()
+            self.output = None
+        if name:
+            self.output = self._open(midi_io.MidiOutput, name, virtual, "perfjam-out", raise_errors)
+
+    def _open(self, cls, name: str, virtual: bool, client_name: str, raise_errors: bool):
+        try:
+            with above_this_thread():  # the client's JACK threads above the engine
+                return cls(name, api=self.midi.api, virtual=virtual, client_name=client_name)
+        except midi_io.MidiPortError:
+            return None  # "disconnected": opened when it appears
+        except midi_io.MidiError as exc:
+            if raise_errors:
+                raise
+            self.on_error(str(exc))
+            return None
+
+    def close(self) -> None:
+        quiesce()
+        if self.input is not None:
+            self.input.close()
+        if self.output is not None:
+            self.output.close()
+        if self.lister is not None:
+            self.lister.close()
+            self.lister = None
+
+    # --- reading the input (polled: nothing of Python runs on the MIDI system's thread) ------------------
+    def pump(self) -> bool:
+        """Move what the input received onto the inbox (behind what is there); True if anything."""
+        port = self.input
+        if port is None or port.inbox is not None:
+            return False
+        put, moved = self.inbox.put, False
+        for item in port.iter_pending():
+            put(item)
+            moved = True
+        return moved
+
+    def next_item(self, timeout_s: float):
+        """The next inbox item, or None after ``timeout_s``. While an input is open the wait is
+        cut into slices of ``input_poll_ms``, the input read before each."""
+        get = self.inbox.get
+        if self.input is None or self.input.state == "closed":
+            try:
+                return get(True, timeout_s) if timeout_s > 0 else get(False)
+            except queue.Empty:
+                return None
+        poll_s = self.poll_s
+        deadline = _perf() + timeout_s
+        pump = self.pump
+        while True:
+            pump()
+            remaining = deadline - _perf()
+            try:
+                if remaining <= 0:
+                    return get(False)
+                return get(True, remaining if remaining < poll_s else poll_s)
+            except queue.Empty:
+                if remaining <= 0:
+                    return None
+
+    # --- hot-plug ----------------------------------------------------------------------------------------
+    def check(self, now: float, idle: bool) -> float:
+        """Hot-plug; returns the seconds until it should run again. A port that was open is
+        checked on its own client (one listing) every ``hotplug_interval_s``; once it went away, a
+        quick check (the number of ports) runs every ``RETURN_CHECK_S`` so that a replugged device
+        plays again within tens of ms. A port never found is looked for on a kept ``PortLister``
+        (listing on it is cheap) and opened only once it is listed: that open creates a MIDI
+        client, which python-rtmidi does holding the GIL (tens to hundreds of ms on JACK), so only
+        while the AI is ``idle`` (nothing due or being generated), never under its notes."""
+        full = now >= self.next_full_check_s
+        if full:
+            self.next_full_check_s = now + self.hotplug_interval_s
+        port = self.input
+        if port is not None and (full or port.state == "disconnected"):
+            self.pump()  # what arrived before a disconnect is played first (the inbox is FIFO)
+            if port.check(quick=not full) and not port.connected:
+                self.pump()
+                self.inbox.put(("input_lost",))
+        port = self.output
+        if port is not None and (full or port.state == "disconnected"):
+            if port.check(quick=not full) and port.connected:
+                port.panic()  # whatever was left sounding on the device before it went away
+        gone = any(p is not None and p.state == "disconnected" for p in (self.input, self.output))
+        self._find_missing(now, full, idle)
+        return RETURN_CHECK_S if gone else self.hotplug_interval_s
+
+    def _find_missing(self, now: float, full: bool, idle: bool) -> None:
+        missing_in = self.input is None and self.in_name and not self.in_virtual
+        missing_out = self.output is None and self.out_name and not self.out_virtual
+        if not (missing_in or missing_out) or not full or now < self.next_probe_s:
+            return
+        if self.lister is None:
+            if not idle:
+                return
+            self.lister = midi_io.PortLister(self.midi.api, "perfjam-watch")
+        try:
+            found_in = missing_in and _listed(self.lister.inputs(), self.in_name, "input")
+            found_out = missing_out and _listed(self.lister.outputs(), self.out_name, "output")
+        except Exception as exc:  # no usable MIDI API (e.g. the JACK server stopped)
+            self.lister.close()
+            self.lister = None
+            self.next_probe_s = now + MISSING_PORT_RETRY_S
+            if str(exc) != self.lister_error:
+                self.lister_error = str(exc)
+                self.on_error(f"cannot list MIDI ports: {exc}")
+            return
+        self.lister_error = ""
+        if found_in and idle:
+            self.open_input(self.in_name, False)
+        if found_out and idle:
+            self.open_output(self.out_name, False)
+
+    # --- state -------------------------------------------------------------------------------------------
+    @property
+    def input_lost(self) -> bool:
+        """The input is open but its port went away (its ``input_lost`` is queued)."""
+        return self.input is not None and not self.input.connected
+
+    def input_state(self) -> str:
+        return _state(self.input, self.in_name)
+
+    def output_state(self) -> str:
+        return _state(self.output, self.out_name)
+
+
+def _state(port, name) -> str:
+    if not name:
+        return "none"
+    return port.state if port is not None else "disconnected"
+
+
+def _listed(ports: list[str], name: str, kind: str) -> bool:
+    try:
+        midi_io.find_port(ports, name, kind)
+    except midi_io.MidiPortError:
+        return False
+    return True
