@@ -15,6 +15,7 @@ from typing import Any
 DEFAULT_AUDIO_DRIVERS = ("pulseaudio", "jack", "alsa", "sdl2")
 ENV_AUDIO_DRIVERS = "PERFJAM_AUDIO_DRIVERS"  # e.g. "jack,alsa": the order to try instead
 DEFAULT_JACK_NAME = "perfjam"  # the synth's JACK client: ports NAME:left / NAME:right
+NO_AUDIO = "none"  # a choice of driver: play silently (MIDI out only)
 
 
 def audio_drivers(requested: Sequence[str] | None = None, no_audio: bool = False) -> tuple[str, ...]:
@@ -26,6 +27,16 @@ def audio_drivers(requested: Sequence[str] | None = None, no_audio: bool = False
         return tuple(name.strip().lower() for name in requested if name.strip())
     from_env = os.environ.get(ENV_AUDIO_DRIVERS, "")
     return tuple(n.strip().lower() for n in from_env.split(",") if n.strip()) or DEFAULT_AUDIO_DRIVERS
+
+
+def preferred_first(name: str | None) -> tuple[str, ...]:
+    """The drivers to try with ``name`` first (then the others of ``DEFAULT_AUDIO_DRIVERS``);
+    ``NO_AUDIO`` ("none"): none; None: the usual order."""
+    if name is None:
+        return DEFAULT_AUDIO_DRIVERS
+    if name == NO_AUDIO:
+        return ()
+    return (name, *(d for d in DEFAULT_AUDIO_DRIVERS if d != name))
 
 
 def add_audio_arguments(parser: argparse.ArgumentParser) -> None:

@@ -28,12 +28,21 @@ import time
 from pathlib import Path
 
 from perfjam.live.clock import HeardNote
-from perfjam.live.config import MODES, VIRTUAL_INPUT, VIRTUAL_OUTPUT, EngineConfig, MidiSettings
-from perfjam.live.reports import ErrorReport, NoteReport, StatusReport
+from perfjam.live.config import (
+    INPUT_CLIENT,
+    MODES,
+    OUTPUT_CLIENT,
+    VIRTUAL_INPUT,
+    VIRTUAL_OUTPUT,
+    EngineConfig,
+    MidiSettings,
+)
+from perfjam.live.reports import ErrorReport, NoteReport, PedalReport, PlanReport, StatusReport
 from perfjam.model import PerformanceModel
 
-__all__ = ["MODES", "VIRTUAL_INPUT", "VIRTUAL_OUTPUT", "Engine", "EngineConfig", "ErrorReport",
-           "MidiSettings", "NoteReport", "StatusReport"]
+__all__ = ["INPUT_CLIENT", "MODES", "OUTPUT_CLIENT", "VIRTUAL_INPUT", "VIRTUAL_OUTPUT", "Engine",
+           "EngineConfig", "ErrorReport", "MidiSettings", "NoteReport", "PedalReport", "PlanReport",
+           "StatusReport"]
 _perf = time.perf_counter
 
 

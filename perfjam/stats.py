@@ -76,7 +76,8 @@ def _max_polyphony(starts: np.ndarray, ends: np.ndarray) -> int:
     return int(np.max(np.cumsum(deltas[order]), initial=0))
 
 
-def _onset_intervals(starts: np.ndarray) -> np.ndarray:
+def onset_intervals(starts: np.ndarray) -> np.ndarray:
+    """Seconds between successive distinct onsets (starts within the same 10 ms step are one)."""
     onset_steps = np.unique(np.round(starts * STEPS_PER_SECOND).astype(np.int64))
     return np.diff(onset_steps) / STEPS_PER_SECOND
 
@@ -100,7 +101,7 @@ def performance_stats(
         lengths = ends - starts
         pitches.append(np.array([n.pitch for n in notes], np.int64))
         velocities.append(np.array([n.velocity for n in notes], np.float64))
-        iois.append(_onset_intervals(starts))
+        iois.append(onset_intervals(starts))
         duration_s += float(ends.max())
         sounding_s += float(lengths.sum())
         long_notes += int(np.count_nonzero(lengths > long_note_s))

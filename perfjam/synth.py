@@ -4,7 +4,9 @@ SoundFont lookup. The only module that imports ``fluidsynth`` (pyfluidsynth).
 Live use: ``Synth(SynthConfig()).start()`` opens the first audio driver that works; without one,
 ``audio_ok`` is False and everything else (notes, programs, soundfonts) keeps working silently.
 FluidSynth's own MIDI driver is never started (MIDI comes through ``perfjam.midi_io``).
-A ``Synth`` is driven by one thread (the engine's); FluidSynth itself is thread-safe.
+A ``Synth`` is driven by the engine's thread, and a take's playback may drive other channels
+of it from its own (``perfjam.playback``): FluidSynth itself is thread-safe, and the wrapper's
+note bookkeeping is a set read only through copies.
 """
 
 from __future__ import annotations
@@ -240,7 +242,7 @@ class Synth:
         channels = range(MIDI_CHANNELS) if channel is None else (channel,)
         for ch in channels:
             _check(ch)
-            for held_channel, pitch in sorted(n for n in self._sounding if n[0] == ch):
+            for held_channel, pitch in sorted(n for n in set(self._sounding) if n[0] == ch):
                 self._fs.noteoff(held_channel, pitch)
                 self._sounding.discard((held_channel, pitch))
             self._fs.cc(ch, CC_SUSTAIN, 0)

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 
+import jackd
 import pytest
 
 
 # --- JACK ------------------------------------------------------------------------------------------
-def _jack_answers(env: dict[str, str] | None = None) -> bool:
-    """True when ``jack_lsp`` reaches the server named by JACK_DEFAULT_SERVER (never starts one)."""
-    env = {**os.environ, **(env or {}), "JACK_NO_START_SERVER": "1"}
-    try:
-        return subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=5).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The name of a running JACK server (dummy backend: no sound card needed), exported to this
@@ -33,39 +24,21 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("jack_lsp") is None:
         pytest.skip("jack_lsp not installed (apt install jackd2)")
     running = os.environ.get("JACK_DEFAULT_SERVER")
-    if running and _jack_answers():
+    if running and jackd.answers():
         os.environ["JACK_NO_START_SERVER"] = "1"
         yield running
         return
-    jackd = shutil.which("jackd")
-    if jackd is None:
-        pytest.skip("jackd not installed (apt install jackd2); MIDI/JACK tests need a JACK server")
     name = f"perfjam-test-{os.getpid()}"
     log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
     saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [jackd, "--no-realtime", "--sync", "-n", name, "-d", "dummy", "-r", "48000", "-p", "128"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
-        )
+        proc = jackd.start(name, log)
     try:
-        deadline = time.monotonic() + 10.0
-        while not _jack_answers({"JACK_DEFAULT_SERVER": name}):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the JACK server did not start:\n{log_path.read_text(errors='replace')}")
-            time.sleep(0.05)
         os.environ["JACK_DEFAULT_SERVER"] = name
         os.environ["JACK_NO_START_SERVER"] = "1"
         yield name
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        jackd.stop(proc)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -440,7 +440,8 @@ def test_answer_now_and_a_foot_switch_start_the_answer_at_once(jam_rig, engine_m
 
 
 def test_key_follows_what_the_human_plays(jam_rig, engine_models):
-    engine = jam_rig.engine(engine_models["conditioned"], mode="call", follow_key=True, status_interval_s=0.05)
+    engine = jam_rig.engine(engine_models["conditioned"], mode="call", follow_key=True,
+                            status_interval_s=0.05)
     assert engine.status().key_histogram is None, "nothing played yet: free"
     for pitch in (66, 68, 70, 71, 73, 75, 77, 78):  # F# major
         jam_rig.send(0x90, pitch, 90)
@@ -454,3 +455,19 @@ def test_key_follows_what_the_human_plays(jam_rig, engine_models):
     assert jam_rig.wait_for(lambda: top_classes() == {6, 8, 10, 11, 1, 3, 5}, 2.0), top_classes()
     engine.set_follow_key(False)
     assert jam_rig.wait_for(lambda: engine.status().key_histogram is None, 1.0), "the picker's (none) again"
+
+
+def test_the_look_ahead_is_reported_before_it_sounds(jam_rig, engine_models):
+    from perfjam.engine import PlanReport
+
+    engine = jam_rig.engine(engine_models["dense"], mode="solo")
+    plans = []
+
+    def planned() -> bool:
+        plans.extend(r for r in engine.drain_reports() if isinstance(r, PlanReport))
+        return sum(len(p.notes) for p in plans) >= 10
+
+    assert jam_rig.wait_for(planned, 5.0)
+    assert all(t > p.time_s for p in plans for t, _pitch, _v in p.notes), "planned notes lie ahead"
+    heard = {(round(t, 4), pitch) for t, pitch, _on in jam_rig.notes() if _on}
+    assert heard, "and they are played"

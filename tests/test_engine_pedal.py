@@ -149,3 +149,48 @@ def _track_notes(path, name: str) -> list[tuple[int, float, float]]:
         elif msg.type in ("note_off", "note_on") and msg.note in opened:
             out.append((msg.note, opened.pop(msg.note), t_s))
     return out
+
+
+def test_forced_releases_survive_the_rollbacks_of_dense_playing(jam_rig, engine_models):
+    """A model that never releases a note by itself, in duet with a human playing a note every
+    ~0.2 s and a pedal crossing the threshold: every rollback drops the unsent look-ahead, forced
+    releases included; they come back at their own time, so no AI note outlives the limit."""
+    limit_s = 0.5
+    engine = jam_rig.engine(engine_models["holding"], mode="duet", max_note_s=limit_s)
+    stop = threading.Event()
+    pedaller = threading.Thread(target=_pedal_stream, args=(jam_rig, stop, 0.015, True))
+    pedaller.start()
+    try:
+        for i in range(20):
+            pitch = 40 + (i * 5) % 12
+            jam_rig.send(0x90, pitch, 80)
+            time.sleep(0.08 + 0.01 * (i % 5))
+            jam_rig.send(0x80, pitch, 0)
+            time.sleep(0.09 + 0.013 * (i % 7))
+    finally:
+        stop.set()
+        pedaller.join()
+    engine.set_playing(False)
+    time.sleep(0.2)
+    notes = jam_rig.notes()
+    assert sum(1 for n in notes if n[2]) >= 5, "the AI played along"
+    assert _longest_note_s(notes) <= limit_s + 0.03
+
+
+def test_the_pedal_is_reported_when_it_changes_only(jam_rig, engine_models):
+    from perfjam.engine import PedalReport
+
+    engine = jam_rig.engine(engine_models["dense"], mode="call")
+    for value in (0, 10, 70, 90, 127, 40, 20, 0, 100):
+        jam_rig.send(0xB0, 64, value)
+        time.sleep(0.01)
+    reports = []
+
+    def three() -> bool:
+        reports.extend(r.down for r in engine.drain_reports() if isinstance(r, PedalReport))
+        return len(reports) >= 3
+
+    assert jam_rig.wait_for(three, 2.0)
+    time.sleep(0.1)
+    three()
+    assert reports == [True, False, True]

@@ -114,7 +114,7 @@ def test_mode_buttons_and_space_send_commands(harness, qtbot):
     h.window.side.gap.setValue(1200)
     h.window.side.length.setValue(3)
     # a query is answered after every command sent before it
-    assert h.engine.query(lambda loop: (loop.gap_s, loop.length_s)) == (1.2, 3.0)
+    assert h.engine.query(lambda loop: (loop.policy.gap_s, loop.policy.length_s)) == (1.2, 3.0)
 
 
 def test_computer_keyboard_notes_reach_the_engine_and_the_roll(harness, qtbot):
@@ -237,7 +237,9 @@ def test_controls_follow_the_model(harness, gui_models):
     model_picker.activated.emit(model_picker.currentIndex())  # as choosing it in the picker does
     h.status(lambda s: s.has_controls)
     assert h.settings.model == gui_models["conditioned"]
-    assert side.density.isEnabled() and side.key.isEnabled()
+    assert side.density.isEnabled() and side.follow_key.isEnabled() and not side.key.isEnabled()
+    side.follow_key.setChecked(False)  # a key chosen by hand instead of Key follows me
+    assert side.key.isEnabled()
     side.density.setCurrentIndex(4)
     side.key.setCurrentIndex(side.key.findData(7))  # G
     side.scale.setCurrentText("major")
@@ -338,8 +340,46 @@ def test_menus_and_shortcuts(harness):
     keys = {a.text(): {k.toString() for k in a.shortcuts()} for a in menus["Play"].actions() if a.text()}
     assert keys["Start / stop"] == {"Space"} and keys["Record"] == {"R"}
     assert keys["Panic (all notes off)"] == {"Esc"} and keys["Temperature up"] == {"Up", "Right"}
-    from perfjam.gui.messages import show_shortcuts
+    assert "Reset settings…" in [a.text().replace("&", "") for a in menus["File"].actions()]
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
-    box = show_shortcuts(h.window)
+    help_keys = {a.text().replace("&", ""): a for a in menus["Help"].actions() if a.text()}
+    assert {k.toString() for k in help_keys["Keyboard shortcuts"].shortcuts()} == {"F1"}
+    help_keys["Keyboard shortcuts"].trigger()  # as F1 does
+    (box,) = [w for w in QApplication.topLevelWidgets()
+              if isinstance(w, QMessageBox) and w.isVisible() and w.windowTitle() == "Keyboard shortcuts"]
     assert not box.isModal() and "Octave" in box.text()
+    # every shortcut of every menu is in the list
+    listed = [k.toString() for m in menus.values() for a in m.actions() for k in a.shortcuts()]
+    assert {"Ctrl+O", "Ctrl+E", "Ctrl+Q", "F1", "Space", "R", "Esc"} <= set(listed)
+    arrows = {"Up": "↑", "Down": "↓", "Left": "←", "Right": "→"}
+    assert all(arrows.get(k, k) in box.text() for k in listed), box.text()
     box.close()
+
+
+def test_without_an_engine_your_notes_still_show_as_the_engines_note_reports(qtbot):
+    from perfjam.engine import NoteReport
+    from perfjam.gui.bridge import EngineBridge
+
+    bridge = EngineBridge(None)  # no model loaded yet
+    notes: list = []
+    bridge.noteEvent.connect(notes.append)
+    bridge.human_note_on(60, 90)
+    bridge.human_note_off(60)
+    assert [type(n) for n in notes] == [NoteReport, NoteReport]
+    assert [(n.source, n.pitch, n.velocity, n.is_on) for n in notes] == [("human", 60, 90, True),
+                                                                        ("human", 60, 0, False)]
+    bridge.shutdown()
+
+
+def test_the_command_line_offers_the_midi_apis_and_modes_the_engine_knows():
+    from perfjam.engine import MODES
+    from perfjam.midi_io import API_NAMES
+
+    parser = argparse.ArgumentParser()
+    gui_app.add_arguments(parser)
+    actions = {a.dest: a for a in parser._actions}
+    assert actions["midi_api"].choices == ["auto", *API_NAMES]
+    assert tuple(actions["mode"].choices) == MODES
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--midi-api", "beos"])

@@ -104,8 +104,13 @@ def _start_xvfb(log: Path) -> tuple[subprocess.Popen, str]:
 
 
 def _connected(port_suffix: str) -> bool:
-    """True once some client is connected to our JACK port."""
-    out = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=5).stdout.splitlines()
+    """True once some client is connected to our JACK port (False while a busy JACK server is too
+    slow to answer: the caller asks again until its deadline)."""
+    try:
+        listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        return False
+    out = listing.stdout.splitlines()
     for i, line in enumerate(out):
         if line.endswith(port_suffix) and not line.startswith(" "):
             return i + 1 < len(out) and out[i + 1].startswith(" ")

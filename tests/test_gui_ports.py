@@ -13,6 +13,9 @@ import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
+from gui_jack import WAIT_MS, heard, wait_status  # noqa: E402
+
+from perfjam.engine import VIRTUAL_INPUT  # noqa: E402
 from perfjam.gui import app as gui_app  # noqa: E402
 from perfjam.gui.ports import PersistentLister  # noqa: E402
 from perfjam.gui.settings import Settings  # noqa: E402
@@ -21,34 +24,10 @@ from perfjam.gui.window import Services  # noqa: E402
 pytestmark = pytest.mark.jack
 KEYS = "PerfJam GUI Test Keys"
 SINK = "PerfJam GUI Test Sink"
-WAIT_MS = 8000
 
 
 def find(combo, part: str) -> int:
     return next((i for i in range(combo.count()) if part in (combo.itemData(i) or "")), -1)
-
-
-def _wait_status(qtbot, window, predicate) -> None:
-    try:
-        qtbot.waitUntil(lambda: window.last_status is not None and predicate(window.last_status),
-                        timeout=WAIT_MS)
-    except qtbot.TimeoutError:
-        pytest.fail(f"status never matched; last: {window.last_status}; messages: {window.banner.history}")
-
-
-def _play_until_heard(qtbot, window, keys, pitch: int) -> None:
-    """A note on the test keyboard shows in the roll (played again if a loaded machine drops the
-    first one while JACK is still connecting the ports)."""
-    for _ in range(8):
-        keys.note_on(0, pitch, 90)
-        try:
-            qtbot.waitUntil(lambda: ("human", pitch) in window.roll.active(), timeout=1000)
-        except qtbot.TimeoutError:
-            keys.note_off(0, pitch)
-            continue
-        keys.note_off(0, pitch)
-        return
-    pytest.fail(f"note {pitch} from the test keyboard never reached the roll")
 
 
 def test_port_pickers_hot_plug_and_commands(qtbot, tmp_path, gui_models, jack_server, monkeypatch):
@@ -69,7 +48,7 @@ def test_port_pickers_hot_plug_and_commands(qtbot, tmp_path, gui_models, jack_se
     side = window.side
     try:
         assert any(KEYS in text and "not connected" in text for text in window.banner.history)
-        _wait_status(qtbot, window, lambda s: s.midi_in_state == "disconnected")
+        wait_status(qtbot, window, lambda s: s.midi_in_state == "disconnected")
         assert "not connected" in window.status_bar.midi_in.text()
         assert "not connected" in side.midi_in.currentText()
 
@@ -80,25 +59,27 @@ def test_port_pickers_hot_plug_and_commands(qtbot, tmp_path, gui_models, jack_se
             qtbot.waitUntil(lambda: find(side.midi_out, SINK) >= 0, timeout=WAIT_MS)
             qtbot.waitUntil(lambda: side.midi_in.currentText().endswith(KEYS), timeout=WAIT_MS)
             # the engine reopens the remembered port by itself once it appears
-            _wait_status(qtbot, window, lambda s: s.midi_in_state == "connected")
-            _play_until_heard(qtbot, window, keys, 67)
+            wait_status(qtbot, window, lambda s: s.midi_in_state == "connected")
+            assert heard(qtbot, window, keys, 67), "the note never reached the roll"
 
             sink_name = side.midi_out.itemData(find(side.midi_out, SINK))
             side.midi_out.setCurrentIndex(find(side.midi_out, SINK))
             side.midi_out.activated.emit(side.midi_out.currentIndex())  # as a click on the item does
-            _wait_status(qtbot, window, lambda s: s.midi_out == sink_name and s.midi_out_state == "connected")
+            wait_status(qtbot, window, lambda s: s.midi_out == sink_name and s.midi_out_state == "connected")
             assert settings.midi_output == sink_name
 
-            side.midi_in.setCurrentIndex(0)  # "(none)"
+            side.midi_in.setCurrentIndex(0)  # "(none)": PerfJam's own virtual input, for others to play into
             side.midi_in.activated.emit(0)
-            _wait_status(qtbot, window, lambda s: s.midi_in_state == "none")
+            wait_status(qtbot, window,
+                         lambda s: s.midi_in == VIRTUAL_INPUT and s.midi_in_state == "connected")
             assert settings.midi_input is None
-            assert engine.query(lambda loop: loop.input) is None
+            assert engine.query(lambda loop: (loop.ports.input.virtual, loop.ports.input.name)) == \
+                (True, VIRTUAL_INPUT)
         finally:
             keys.close()
             sink.close()
         # the chosen output went away: said plainly, and kept in the picker as "not connected"
-        _wait_status(qtbot, window, lambda s: s.midi_out_state == "disconnected")
+        wait_status(qtbot, window, lambda s: s.midi_out_state == "disconnected")
         qtbot.waitUntil(lambda: any("went away" in t for t in window.banner.history), timeout=WAIT_MS)
         qtbot.waitUntil(lambda: "not connected" in side.midi_out.currentText(), timeout=WAIT_MS)
     finally:

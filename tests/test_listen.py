@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 
 from perfjam.codec.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS, EventType, Note, encode_notes
-from perfjam.controls import CONTROL_SIZE, control_vector
-from perfjam.generate import default_primer, generate_events
+from perfjam.codec.midifile import events_to_midi
+from perfjam.controls import (
+    CONTROL_SIZE,
+    LEGACY_CONTROL_SIZE,
+    control_vector,
+    no_control_vector,
+    scale_histogram,
+)
+from perfjam.generation import default_primer, generate_events
 from perfjam.model import PerformanceModel, Sampler
 from perfjam.stats import LONG_NOTE_S
 from perfjam.synth import SHIPPED_SOUNDFONT
@@ -23,6 +30,7 @@ from training import listen  # noqa: E402  (after the torch skip: listen reads d
 from training.export_onnx import export_checkpoint, write_random_checkpoint  # noqa: E402
 from training.model import ModelConfig  # noqa: E402
 from training.prepare import Source, write_prepared  # noqa: E402
+from training.sample_stats import CHECKS, NOTE_STATS, STATS  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -68,7 +76,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_cli_writes_midi_wav_png_and_summary(tmp_path, models, data_dir):
+def test_cli_writes_midi_wav_png_and_summary(tmp_path, models, data_dir, capsys):
     out = tmp_path / "report"
     argv = ["--model", str(models["tiny"]), "--model", str(models["tinyc"]), "--out", str(out),
             "--samples", "2", "--seconds", "5", "--seed", "3", "--data-dir", str(data_dir),
@@ -77,7 +85,8 @@ def test_cli_writes_midi_wav_png_and_summary(tmp_path, models, data_dir):
             "--soundfont", str(SHIPPED_SOUNDFONT)]
     assert listen.main(argv) == 0
 
-    stems = ["tiny-01", "tiny-02", "tinyc-d2-01", "tinyc-d2-02", "tinyc-d8-01", "tinyc-d8-02"]
+    stems = ["tiny-01", "tiny-02", "tinyc-01", "tinyc-02", "tinyc-d2-01", "tinyc-d2-02", "tinyc-d8-01",
+             "tinyc-d8-02"]
     for stem in stems:
         midi = mido.MidiFile(out / f"{stem}.mid")
         assert midi.length >= 5.0
@@ -107,11 +116,28 @@ def test_cli_writes_midi_wav_png_and_summary(tmp_path, models, data_dir):
     # a random model spans almost all 128 pitches; the data one octave
     assert plain_set["comparison"]["pitch_span"]["data_p50"] == 11
     assert "pitch_span" in plain_set["flags"]
-    assert set(plain_set["checks"]) == set(listen.CHECKS)
+    assert set(plain_set["checks"]) == set(CHECKS)
     assert plain_set["checks"]["silences"]["data_rate"] == 0.0
+    # each statistic's overlap with the data and verdict; the data is one octave of even 0.2-s notes
+    assert set(plain_set["comparison"]) == {*STATS, *NOTE_STATS}
+    span = plain_set["comparison"]["pitch_span"]
+    assert (span["per"], span["bins"], span["overlap"], span["passes"]) == ("segment", 2, 0.0, False)
+    durations = plain_set["comparison"]["duration_s"]
+    assert durations["per"] == "note" and durations["data_p5"] == durations["data_p95"] == pytest.approx(0.2)
+    assert all(0.0 <= r["overlap"] <= 1.0 and 0.0 <= r["overlap_if_perfect"] <= 1.0
+               for r in plain_set["comparison"].values())
+    assert plain_set["passes"] is False and any(f.startswith("pitch_span:") for f in plain_set["failed"])
+    forced = plain_set["forced_release"]
+    assert forced["of"] == sum(r["stats"]["notes"] for r in plain_set["samples"]) and forced["notes"] >= 0
+    assert (plain_set["control"], plain_set["control_vector"]) == (None, None)
 
     assert [s["control"] for s in conditioned["sets"]] == [
-        {"density": 2.0, "key": "D", "scale": "major"}, {"density": 8.0, "key": "D", "scale": "major"}]
+        {"free": True, "no_control": True},
+        {"free": False, "no_control": False, "density": 2.0, "key": "D", "scale": "major"},
+        {"free": False, "no_control": False, "density": 8.0, "key": "D", "scale": "major"}]
+    assert conditioned["sets"][0]["control_vector"] == no_control_vector().tolist()
+    assert conditioned["sets"][1]["control_vector"] == pytest.approx(
+        control_vector(2.0, scale_histogram("D", "major")).tolist(), abs=1e-4)
     sweep = conditioned["density_sweep"]
     assert [(r["requested"], r["bin"]) for r in sweep] == [(2.0, [2.0, 4.0]), (16.0, [16.0, 32.0])]
     assert all(len(r["per_sample"]) == 1 and r["achieved"] >= 0 for r in sweep)
@@ -121,8 +147,38 @@ def test_cli_writes_midi_wav_png_and_summary(tmp_path, models, data_dir):
     assert "density_sweep" not in plain
 
     markdown = (out / "summary.md").read_text()
-    for text in ("## tiny", "## tinyc", "### Density sweep", "![tiny-01](tiny-01.png)", "pitch_span"):
+    for text in ("## tiny", "## tinyc", "### Density sweep", "![tiny-01](tiny-01.png)", "pitch_span",
+                 "### free play (no control)", "| overlap | perfect model | passes |", "forced release"):
         assert text in markdown
+    printed = capsys.readouterr().out
+    assert "tinyc · free play (no control): does not pass: " in printed and "| overlap | passes |" in printed
+
+
+def test_a_conditioned_model_plays_freely_unless_a_density_is_given(tmp_path, models):
+    out = tmp_path / "report"
+    argv = ["--model", str(models["tinyc"]), "--out", str(out), "--samples", "1", "--seconds", "2",
+            "--data-dir", str(tmp_path / "missing"), "--sweep-samples", "0",
+            "--soundfont", str(SHIPPED_SOUNDFONT)]
+    assert listen.main(argv) == 0
+    [free] = json.loads((out / "summary.json").read_text())["models"][0]["sets"]
+    assert (free["label"], free["control"]) == ("free play (no control)", {"free": True, "no_control": True})
+    assert free["control_vector"] == no_control_vector().tolist()
+    assert sorted(p.name for p in out.glob("*.mid")) == ["tinyc-01.mid"]
+    # the sample is the model's free play: the same events as sampling with the no-control vector
+    model = PerformanceModel.load(models["tinyc"])
+    sample = listen.sample_performance(model, 2.0, seed=0, control=no_control_vector())
+    events_to_midi(sample.events, model.info.vocab).save(str(tmp_path / "again.mid"))
+    assert (out / "tinyc-01.mid").read_bytes() == (tmp_path / "again.mid").read_bytes()
+
+
+def test_free_play_of_a_model_without_the_flag_is_the_old_default():
+    [(label, infix, settings, vector)] = listen.sample_sets(LEGACY_CONTROL_SIZE, None, "C", "chromatic")
+    assert (infix, settings["free"], settings["no_control"], settings["density"]) == ("", True, False, 8.0)
+    assert "free play" in label and vector.tolist() == control_vector(8.0, None, LEGACY_CONTROL_SIZE).tolist()
+    sets = listen.sample_sets(CONTROL_SIZE, [4.0], "Eb", "minor")
+    assert [s[1] for s in sets] == ["", "d4-"] and sets[0][3].tolist() == no_control_vector().tolist()
+    assert sets[1][3].tolist() == control_vector(4.0, scale_histogram("Eb", "minor")).tolist()
+    assert listen.sample_sets(0, [4.0], "C", "chromatic") == [("default primer, no controls", "", None, None)]
 
 
 def test_cli_without_data_still_reports(tmp_path, models, capsys):
@@ -178,58 +234,14 @@ def test_conditioned_sample_uses_the_control(models):
     assert a.events != b.events
 
 
-# ----------------------------------------------------------------------------- detectors
+# ----------------------------------------------------------------------------- scale and piano roll
 
 
 def _line(pitches, step_s: float = 0.1, start_s: float = 0.0, length_s: float = 0.08) -> list[Note]:
     return [Note(p, 80, start_s + i * step_s, start_s + i * step_s + length_s) for i, p in enumerate(pitches)]
 
 
-def test_trill_runs_exact():
-    trill = _line([60, 62] * 10)  # 20 notes: 19 alternations
-    [run] = listen.trill_runs(trill, 16)
-    assert (run.pitches, run.alternations, run.start_s) == ((60, 62), 19, 0.0)
-    assert run.end_s == pytest.approx(1.9)
-    assert listen.trill_runs(trill, 19) == []  # "more than N" is strict
-    assert [r.alternations for r in listen.trill_runs(trill, 18)] == [19]
-
-
-def test_trill_runs_split_share_a_note_and_ignore_chords():
-    runs = listen.trill_runs(_line([60, 62, 60, 62, 64, 62, 64, 62]), 0)
-    assert [(r.pitches, r.alternations) for r in runs] == [((60, 62), 3), ((62, 64), 4)]
-    # a melody with a broken third: no run longer than two alternations
-    assert max(r.alternations for r in listen.trill_runs(_line([60, 62, 64, 62, 60, 59, 57]), 0)) == 2
-    # the same two-note chord struck 20 times is no trill (only the step from one chord to the next)
-    dyads = [n for i in range(20) for n in _line([60, 62], step_s=0.0, start_s=0.2 * i)]
-    assert {r.alternations for r in listen.trill_runs(dyads, 0)} == {1} and listen.trill_runs(dyads, 1) == []
-    # a trill interrupted by another pitch: two runs, neither over 16
-    broken = _line([60, 62] * 5 + [67] + [60, 62] * 5)
-    assert listen.trill_runs(broken, 16) == []
-    assert max(r.alternations for r in listen.trill_runs(broken, 0)) == 9
-    assert listen.trill_runs([], 0) == [] and listen.trill_runs(_line([60]), 0) == []
-
-
-def test_silences_exact():
-    notes = [Note(60, 80, 0.0, 1.0), Note(64, 80, 0.5, 2.0), Note(67, 80, 6.0, 7.0), Note(72, 80, 7.5, 8.0)]
-    assert listen.silences(notes) == [(2.0, 6.0)]
-    assert listen.silences(notes, end_s=12.0) == [(2.0, 6.0), (8.0, 12.0)]
-    assert listen.silences(notes, longer_than_s=0.4) == [(2.0, 6.0), (7.0, 7.5)]
-    assert listen.silences(notes, longer_than_s=4.0) == []  # "longer than" is strict
-    assert listen.silences([Note(60, 80, 4.0, 5.0)]) == [(0.0, 4.0)]  # a silent start counts
-    assert listen.silences([Note(60, 80, 0.0, 1.0), Note(60, 80, 4.0, 5.0)]) == []  # exactly 3 s
-    assert listen.silences([], end_s=5.0) == [(0.0, 5.0)]
-    held = [Note(48, 80, 0.0, 20.0), Note(60, 80, 1.0, 1.5), Note(62, 80, 15.0, 16.0)]
-    assert listen.silences(held) == []  # a held note covers the gap between the others
-
-
-def test_describe_counts_what_sounds_broken():
-    notes = _line([60, 62] * 10) + [Note(36, 80, 2.0, 2.0 + LONG_NOTE_S + 1.0)] + _line([70], start_s=17.0)
-    stats = listen.describe(notes, unclosed=1, seconds=25.0)
-    assert (stats["longest_trill"], stats["trills"]) == (19, 1)
-    assert stats["longest_silence_s"] == pytest.approx(25.0 - 17.08)
-    # silent from 13 s (the long note ends) to 17 s and after 17.08 s
-    assert (stats["silences"], stats["long_notes"]) == (2, 1)
-    assert (stats["unclosed_notes"], stats["stuck_notes"]) == (1, 2)
+def test_scale_share_counts_the_notes_in_the_scale():
     assert listen.scale_share(_line([60, 61, 62, 66]), "C", "major") == 0.5
     assert listen.scale_share(_line([66, 61]), "F#", "major") == 1.0
 

@@ -4,15 +4,28 @@
         [--samples 4 --seconds 30 --temperature 1.0 --seed 0] [--data-dir data/asap-v2 --split test] \
         [--density 2 8 --key C --scale major] [--sweep 1 2 4 8 16 --sweep-seconds 20 --sweep-samples 2]
 
-Each model gives ``--samples`` samples of ``--seconds`` from the default primer (sample i: seed + i);
-a conditioned model one such set per ``--density`` (default 8 notes/s) at ``--key``/``--scale``
-(default chromatic). A sample ends with a *release tail* (the model runs on with NOTE_ONs masked
-until every note is released, at most ``LONG_NOTE_S``): a note still open after it is stuck, one
-merely cut off at the end is not. ``summary.json``/``summary.md`` put each sample's ``perfjam.stats``
-next to the 5/50/95th percentiles over ``--seconds`` segments of the data split (the notes starting
-in a segment, at full length), flag a samples' median outside the 5-95 % range, count what sounds
-broken (trills, silences, long and stuck notes; with the data's rate) and, for conditioned models,
-sweep the density (achieved notes/s per request) and measure the share of notes in the scale at two keys.
+The model card's report (``MODEL``: the default model, ``perfjam.model.DEFAULT_MODEL``, at
+temperature 1.0, free play): ``python -m training.listen --model MODEL --out reports/NAME --samples 8
+--seconds 30 --data-dir data/asap-v2 --split test``.
+
+Each model gives ``--samples`` samples of ``--seconds`` from the default primer (sample i: seed + i).
+A conditioned model plays freely in its first set, as the app does by default
+(``perfjam.controls.requested_control`` with nothing asked: the no-control vector, or
+``DEFAULT_NOTES_PER_S`` at any pitch class for a model trained before the flag), then one set per
+``--density`` (none unless given) at ``--key``/``--scale`` (default C chromatic); each set reports
+its ``control`` and ``control_vector``. A sample ends with a *release tail* (the model runs on with
+NOTE_ONs masked until every note is released, at most ``LONG_NOTE_S``): a note still open after it
+is stuck, one merely cut off at the end is not.
+
+``summary.json``/``summary.md`` (and, printed, each set's verdict and headline statistics) put the
+samples' statistics next to the 5/50/95th percentiles over ``--seconds`` segments of the data split
+(the notes starting in a segment, at full length) with the overlap area of the two distributions
+and a ``passes`` flag per statistic, the notes held to the forced release, and what sounds broken
+(trills, repetitions, silences, long and stuck notes; with the data's rate): see
+``training.sample_stats``. A set ``passes`` when its headline statistics do and no sample has a
+repetition, silence or forced release (``failed`` says why not). For conditioned models the
+density is swept (achieved notes/s per request) and the share of notes in the scale measured at
+two keys.
 """
 
 from __future__ import annotations
@@ -29,74 +42,42 @@ import matplotlib
 import numpy as np
 from tqdm import tqdm
 
-from perfjam.codec.events import STEPS_PER_SECOND, EventReader, EventType, Note, Vocab
+from perfjam.codec.events import STEPS_PER_SECOND, EventReader, EventType
 from perfjam.codec.grammar import GrammarState
 from perfjam.codec.midifile import decode_events, events_to_midi
-from perfjam.controls import DENSITY_BIN_EDGES, PITCH_CLASS_NAMES, SCALES, control_vector, scale_histogram
-from perfjam.generate import DEFAULT_DENSITY_NOTES_PER_S, MAX_NOTE_S, default_primer, generate_events
+from perfjam.controls import (
+    DEFAULT_NOTES_PER_S,
+    DENSITY_BIN_EDGES,
+    NO_CONTROL_INDEX,
+    PITCH_CLASS_NAMES,
+    SCALES,
+    control_vector,
+    requested_control,
+    scale_histogram,
+)
+from perfjam.generation import DEFAULT_DENSITY_NOTES_PER_S, MAX_NOTE_S, default_primer, generate_events
 from perfjam.model import NO_GRAMMAR, SAMPLING_MODES, ModelError, PerformanceModel, Sampler
 from perfjam.stats import LONG_NOTE_S, Performance, performance_stats
+from training.listen_report import headline_lines, write_markdown
+from training.sample_stats import (
+    CHECKS,
+    Described,
+    checks,
+    compare,
+    data_segments,
+    describe,  # noqa: F401  (re-exported for tests/test_shipped_models.py)
+    describe_all,
+    forced_release_share,
+    verdict,
+)
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-TRILL_ALTERNATIONS = 16  # more alternations (17+ notes) sounds endless (2.7 % of ASAP 30-s segments)
-SILENCE_S = 3.0
 SWEEP_DENSITIES = (1.0, 2.0, 4.0, 8.0, 16.0)
 SCALE_KEYS = ("C", "F#")  # C major and F# major share only two pitch classes
-STATS = ("notes_per_s", "pitch_min", "pitch_max", "pitch_span", "velocity_mean", "velocity_std",
-         "polyphony_mean", "polyphony_max", "ioi_median_s", "ioi_p90_s", "longest_trill", "longest_silence_s")
-CHECKS = ("trills", "silences", "long_notes", "unclosed_notes", "stuck_notes")
 BLACK_KEYS = {1, 3, 6, 8, 10}
 Progress = Callable[[float], None]
-
-
-# ----------------------------------------------------------------------------- detectors
-
-
-@dataclass(frozen=True)
-class TrillRun:
-    pitches: tuple[int, int]  # (first, second) pitch of the run
-    start_s: float
-    end_s: float  # onset of the last note
-    alternations: int  # notes in the run - 1
-
-
-def trill_runs(notes: Sequence, longer_than: int = TRILL_ALTERNATIONS) -> list[TrillRun]:
-    """Runs of onsets alternating between two pitches (a b a b ...) with more than ``longer_than``
-    alternations. Onsets are the notes sorted by (start, pitch); a run goes on while each onset
-    repeats the pitch two before, differs from the previous one and starts after it (so a repeated
-    two-note chord is no trill)."""
-    onsets = sorted((round(n.start_s * STEPS_PER_SECOND), n.pitch, n.start_s) for n in notes)
-
-    def changes(i: int) -> bool:  # onset i comes after onset i - 1, on another pitch
-        return onsets[i][0] > onsets[i - 1][0] and onsets[i][1] != onsets[i - 1][1]
-
-    runs: list[TrillRun] = []
-    begin = 0  # the current run is onsets[begin:i]
-    for i in range(1, len(onsets) + 1):
-        if i < len(onsets) and changes(i) and (i - begin < 2 or onsets[i][1] == onsets[i - 2][1]):
-            continue
-        if i - 1 - begin > longer_than:
-            first, second, last = onsets[begin], onsets[begin + 1], onsets[i - 1]
-            runs.append(TrillRun((first[1], second[1]), first[2], last[2], i - 1 - begin))
-        if i < len(onsets):
-            begin = i - 1 if changes(i) else i
-    return runs
-
-
-def silences(notes: Sequence, longer_than_s: float = SILENCE_S, start_s: float = 0.0,
-             end_s: float | None = None) -> list[tuple[float, float]]:
-    """(start_s, end_s) of the stretches longer than ``longer_than_s`` with no note sounding,
-    between ``start_s`` and ``end_s`` (default: the end of the last note)."""
-    spans = sorted((n.start_s, n.end_s) for n in notes)
-    end_s = max((e for _, e in spans), default=start_s) if end_s is None else end_s
-    gaps, covered = [], start_s
-    for begin, end in [*spans, (end_s, end_s)]:
-        if min(begin, end_s) - covered > longer_than_s:
-            gaps.append((covered, min(begin, end_s)))
-        covered = max(covered, end)
-    return gaps
 
 
 def scale_share(notes: Sequence, key: int | str, scale: str) -> float:
@@ -124,7 +105,7 @@ def sample_performance(model: PerformanceModel, seconds: float, temperature: flo
     """``seconds`` generated from the default primer, then (``tail``) the release tail: the model
     runs on with only TIME_SHIFTs and NOTE_OFFs of sounding pitches allowed, until nothing sounds
     or ``LONG_NOTE_S`` has passed. ``max_events_per_s`` bounds the work (the sample then ends early).
-    Sampling goes through the event grammar as ``perfjam.generate`` (``grammar_mode``, default the
+    Sampling goes through the event grammar as ``perfjam.generation`` (``grammar_mode``, default the
     model's own), the tail too."""
     vocab, sampler = model.info.vocab, Sampler(seed)
     mode = model.info.grammar_mode if grammar_mode is None else grammar_mode
@@ -206,55 +187,6 @@ def scale_check(model: PerformanceModel, keys: Sequence[str] = SCALE_KEYS, scale
     return rows
 
 
-# ----------------------------------------------------------------------------- statistics
-
-
-def describe(notes: Sequence, unclosed: int, seconds: float) -> dict:
-    """``perfjam.stats`` of one performance plus the broken-sound checks (counts and extremes)."""
-    stats = performance_stats([Performance(notes, unclosed)]).to_dict()
-    trills = trill_runs(notes, 0)
-    gaps = silences(notes, 0.0, 0.0, max(seconds, max((n.end_s for n in notes), default=0.0)))
-    stats["longest_trill"] = max((t.alternations for t in trills), default=0)
-    stats["longest_silence_s"] = round(max((b - a for a, b in gaps), default=0.0), 3)
-    stats["trills"] = sum(t.alternations > TRILL_ALTERNATIONS for t in trills)
-    stats["silences"] = sum(b - a > SILENCE_S for a, b in gaps)
-    return stats
-
-
-def data_segments(data_dir: str | Path, split: str, vocab: Vocab, seconds: float,
-                  limit: int | None = None) -> list[list[Note]]:
-    """The split's performances cut into ``seconds``-long segments (full segments only): the notes
-    starting in each, shifted to start at 0 and kept at their full length."""
-    from training.prepare import load_prepared, split_files
-
-    tokens, offsets = load_prepared(data_dir, split, vocab.name)
-    segments: list[list[Note]] = []
-    for events in split_files(tokens, offsets)[:limit]:
-        notes = decode_events(np.asarray(events, np.int64), vocab)
-        full_segments = int(max((n.end_s for n in notes), default=0.0) // seconds)
-        buckets: list[list[Note]] = [[] for _ in range(full_segments)]
-        for n in notes:
-            if (k := int(n.start_s // seconds)) < len(buckets):
-                buckets[k].append(Note(n.pitch, n.velocity, n.start_s - k * seconds, n.end_s - k * seconds))
-        segments += buckets
-    return segments
-
-
-def compare(samples: Sequence[dict], data: Sequence[dict]) -> dict:
-    """Per statistic: the samples' values and median next to the data's percentiles, flagged when
-    the median lies outside the data's 5-95 % range."""
-    out = {}
-    for key in STATS:
-        values = [s[key] for s in samples if s[key] is not None]
-        out[key] = row = {"samples": values, "median": np.median(values).item() if values else None}
-        if reference := [d[key] for d in data if d[key] is not None]:
-            p5, p50, p95 = (float(v) for v in np.percentile(reference, [5, 50, 95]))
-            row.update(data_p5=p5, data_p50=p50, data_p95=p95,
-                       outside=sum(not p5 <= v <= p95 for v in values),
-                       flag=row["median"] is not None and not p5 <= row["median"] <= p95)
-    return out
-
-
 # ----------------------------------------------------------------------------- piano roll
 
 
@@ -303,17 +235,35 @@ def _bar_progress(bar: tqdm) -> Progress:
     return progress
 
 
-def listen_to_model(model: PerformanceModel, args: argparse.Namespace, data: list[dict],
+def sample_sets(control_size: int, density: Sequence[float] | None, key: str,
+                scale: str) -> list[tuple[str, str, dict | None, np.ndarray | None]]:
+    """(label, file infix, control settings, control vector) of a model's sample sets: a model
+    without controls has one; a conditioned model free play first (``requested_control`` with nothing
+    asked: the no-control vector, or ``DEFAULT_NOTES_PER_S`` for a model without the flag), then
+    one set per requested ``density`` at ``key``/``scale``."""
+    if not control_size:
+        return [("default primer, no controls", "", None, None)]
+    if control_size > NO_CONTROL_INDEX:
+        free = ("free play (no control)", {"free": True, "no_control": True})
+    else:  # trained before the flag: the app asks it for the old default
+        free = (f"free play (no flag: {DEFAULT_NOTES_PER_S:g} notes/s, chromatic)",
+                {"free": True, "no_control": False, "density": DEFAULT_NOTES_PER_S, "key": None,
+                 "scale": "chromatic"})
+    sets = [(free[0], "", free[1], requested_control(control_size))]
+    for d in density or []:
+        settings = {"free": False, "no_control": False, "density": d, "key": key, "scale": scale}
+        sets.append((f"density {d:g} notes/s, {key} {scale}", f"d{d:g}-", settings,
+                     requested_control(control_size, d, scale_histogram(key, scale))))
+    return sets
+
+
+def listen_to_model(model: PerformanceModel, args: argparse.Namespace, data: list[Described],
                     soundfont: Path | None, stem: str) -> dict:
     """Samples, files and the report entry of one model (``args`` as parsed by ``build_parser``)."""
     from perfjam.synth import render_midi_to_wav
 
     info, key, scale = model.info, args.key or "C", args.scale or "chromatic"
-    sets = [("default primer, no controls", "", None)]  # (label, file infix, control settings)
-    if info.has_controls:
-        densities = args.density or [DEFAULT_DENSITY_NOTES_PER_S]
-        sets = [(f"density {d:g} notes/s, {key} {scale}", f"d{d:g}-", dict(density=d, key=key, scale=scale))
-                for d in densities]
+    sets = sample_sets(info.control_size, args.density, key, scale)
     sweep_runs = args.sweep_samples * (len(args.sweep) + len(args.scale_keys)) if info.has_controls else 0
     total_s = len(sets) * args.samples * args.seconds + sweep_runs * args.sweep_seconds
     bar = tqdm(total=total_s, desc=info.name, unit="s", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s")
@@ -324,9 +274,8 @@ def listen_to_model(model: PerformanceModel, args: argparse.Namespace, data: lis
     report.update(model=info.name, path=str(info.path), vocab=info.vocab.name, data_segments=len(data),
                   sets=[])
     try:
-        for label, infix, settings in sets:
-            control = settings and control_vector(settings["density"], scale_histogram(key, scale))
-            rows, performances = [], []
+        for label, infix, settings, control in sets:
+            rows, performances, described = [], [], []
             for i in range(args.samples):
                 seed = args.seed + i
                 sample = sample_performance(model, args.seconds, args.temperature, seed, control, progress,
@@ -334,22 +283,25 @@ def listen_to_model(model: PerformanceModel, args: argparse.Namespace, data: lis
                 path = args.out / f"{stem}-{infix}{i + 1:02d}"
                 events_to_midi(sample.events, info.vocab).save(str(path.with_suffix(".mid")))
                 audio = render_midi_to_wav(path.with_suffix(".mid"), path.with_suffix(".wav"), soundfont)
-                stats = describe(sample.notes, sample.unclosed_notes, sample.seconds)
+                described.append(describe_all(sample.notes, sample.unclosed_notes, sample.seconds))
+                stats = described[-1].stats
                 title = f"{stem} · T={args.temperature:g} · {stats['notes_per_s']:.1f} notes/s"
-                title += f" · asked for {label}" if settings else ""
+                title += f" · {label}" if settings else ""
                 render_piano_roll(sample.notes, path.with_suffix(".png"), title, sample.seconds)
                 rows.append({"name": path.name, "seed": seed, "wav_rms": round(audio.rms, 5),
                              "wav_peak": round(audio.peak, 4), "broken": [c for c in CHECKS if stats[c]],
                              "stats": stats})
                 performances.append(Performance(sample.notes, sample.unclosed_notes))
-            comparison = compare([r["stats"] for r in rows], data)
-            checks = {c: {"samples": sum(r["stats"][c] > 0 for r in rows), "of": len(rows),
-                          "data_rate": round(float(np.mean([d[c] > 0 for d in data])), 4) if data else None}
-                      for c in CHECKS}
-            report["sets"].append({"label": label, "control": settings, "samples": rows, "checks": checks,
-                                   "pooled": performance_stats(performances).to_dict(),
-                                   "comparison": comparison,
-                                   "flags": [k for k, v in comparison.items() if v.get("flag")]})
+            comparison = compare(described, data, args.seed)
+            checked = checks([d.stats for d in described], [d.stats for d in data])
+            failed = verdict(comparison, checked)
+            report["sets"].append({
+                "label": label, "control": settings,
+                "control_vector": None if control is None else [round(float(v), 4) for v in control],
+                "samples": rows, "checks": checked, "pooled": performance_stats(performances).to_dict(),
+                "forced_release": forced_release_share([d.stats for d in described]),
+                "comparison": comparison, "flags": [k for k, v in comparison.items() if v.get("flag")],
+                "passes": not failed, "failed": failed})
         if info.has_controls and args.sweep_samples > 0:
             sweep = density_sweep(model, args.sweep, args.sweep_seconds, args.sweep_samples, args.temperature,
                                   args.seed, scale_histogram(key, scale), progress)
@@ -364,64 +316,6 @@ def listen_to_model(model: PerformanceModel, args: argparse.Namespace, data: lis
     return report
 
 
-# ----------------------------------------------------------------------------- summary.md
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
-    return "–" if value is None else str(value)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows] + [""]
-
-
-def write_markdown(summary: dict, path: Path) -> Path:
-    data, st = summary["data"], summary["settings"]
-    lines = ["# Listening report", "",
-             f"{st['samples']} samples × {st['seconds']:g} s at temperature {st['temperature']:g}, seeds "
-             f"from {st['seed']}; data: {st['seconds']:g}-s segments of `{data['dir']}` ({data['split']})"
-             + (f" – **{data['error']}**" if data.get("error") else "") + f". Broken: trills > "
-             f"{TRILL_ALTERNATIONS} alternations, silences > {SILENCE_S:g} s, long notes > "
-             f"{LONG_NOTE_S:g} s, unclosed notes after the release tail; stuck = long + unclosed.", ""]
-    for m in summary["models"]:
-        int8 = " (int8)" if m["quantized"] else ""
-        lines += [f"## {m['model']}{int8}", "", f"`{m['path']}` · {m['vocab']} · {m['layers']}×{m['hidden']}"
-                  f" · controls {m['control_size']} · val NLL {_fmt(m['val_nll'])} · test NLL "
-                  f"{_fmt(m['test_nll'])} · {m['data_segments']} data segments", ""]
-        for s in m["sets"]:
-            rows = [(key, r.get("data_p5"), r.get("data_p50"), r.get("data_p95"), r["median"],
-                     ", ".join(_fmt(v) for v in r["samples"]),
-                     f"⚠ outside ({r['outside']}/{len(r['samples'])})" if r.get("flag") else "")
-                    for key, r in s["comparison"].items()]
-            lines += [f"### {s['label']}", ""] + _table(
-                ("statistic", "data p5", "data median", "data p95", "samples median", "per sample", ""), rows)
-            rows = [(c, f"{r['samples']}/{r['of']}" + (" ⚠" if r["samples"] else ""),
-                     None if r["data_rate"] is None else f"{100 * r['data_rate']:.1f} %")
-                    for c, r in s["checks"].items()]
-            lines += _table(("check", "samples with it", "data segments with it"), rows)
-            for r in s["samples"]:
-                name, broken = r["name"], ", ".join(r["broken"]) or "nothing broken"
-                lines += [f"**{name}** ([mid]({name}.mid), [wav]({name}.wav)): "
-                          f"{r['stats']['notes_per_s']:.1f} notes/s, {broken}", "",
-                          f"![{name}]({name}.png)", ""]
-        if "density_sweep" in m:
-            verdict = "rises at every step" if m["density_monotonic"] else "does NOT rise at every step"
-            rows = [(r["requested"], "[{:g}, {:g})".format(*r["bin"]), r["achieved"],
-                     ", ".join(f"{a:.2f}" for a in r["per_sample"])) for r in m["density_sweep"]]
-            lines += ["### Density sweep", "", f"Achieved notes/s {verdict}.", ""]
-            lines += _table(("requested notes/s", "bin", "achieved notes/s", "per sample"), rows)
-            rows = [(r["key"], r["scale"], r["notes"], r["in_scale"],
-                     ", ".join(f"{k}: {_fmt(v)}" for k, v in r["in_other_keys"].items()), r["chance"])
-                    for r in m["scale"]]
-            lines += _table(("key", "scale", "notes", "in its scale", "in the other keys' scales", "chance"),
-                            rows)
-    path.write_text("\n".join(lines))
-    return path
-
-
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -429,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.listen", description=__doc__.splitlines()[0])
     p.add_argument("--model", action="append", required=True, help="name or .onnx path (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="report folder, e.g. reports/NAME")
-    p.add_argument("--samples", type=int, default=4, help="samples per model (and per --density)")
+    p.add_argument("--samples", type=int, default=4, help="samples per set (free play, each --density)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of each sample and data segment")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0, help="sample i uses seed + i")
@@ -439,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--data-limit", type=int, default=None, help="use the split's first N files")
     p.add_argument("--density", type=float, nargs="+", default=None, metavar="NOTES_PER_S",
-                   help=f"conditioned models: a sample set per density ({DEFAULT_DENSITY_NOTES_PER_S:g})")
+                   help="conditioned models: a sample set per density, after free play (default: none)")
     p.add_argument("--key", default=None, choices=PITCH_CLASS_NAMES, help="default C")
     p.add_argument("--scale", default=None, choices=sorted(SCALES), help="default chromatic (check: major)")
     p.add_argument("--sweep", type=float, nargs="+", default=list(SWEEP_DENSITIES), metavar="NOTES_PER_S")
@@ -468,14 +362,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {k: getattr(args, k) for k in ("samples", "seconds", "temperature", "seed")}
     summary: dict = {"settings": settings, "data": {"dir": str(args.data_dir), "split": args.split},
                      "models": []}
-    data: dict[str, list[dict]] = {}  # vocabulary name -> described data segments
+    data: dict[str, list[Described]] = {}  # vocabulary name -> described data segments
     stems: set[str] = set()
     for model in models:
         vocab = model.info.vocab
         if vocab.name not in data:
             try:
                 segments = data_segments(args.data_dir, args.split, vocab, args.seconds, args.data_limit)
-                data[vocab.name] = [describe(s, 0, args.seconds) for s in segments]
+                data[vocab.name] = [describe_all(s, 0, args.seconds) for s in segments]
             except (OSError, ValueError) as exc:
                 summary["data"]["error"] = f"no data to compare with: {exc}"
                 print(f"listen: {summary['data']['error']}", file=sys.stderr)
@@ -485,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stems.add(stem)
         summary["models"].append(listen_to_model(model, args, data[vocab.name], soundfont, stem))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print("\n".join(headline_lines(summary)))
     print(write_markdown(summary, args.out / "summary.md"))
     return 0
 

@@ -6,8 +6,9 @@ incrementally by ``perfjam.codec.events.EventReader``).
 10 ms step by their notes' unquantized starts, which a live encoder cannot know until the step is
 over (a note-off arriving after a note-on in the same step goes first), so it holds the actions of
 the steps not yet over: ``take`` a message, then ``ready(time_s)`` gives those of every step over
-by ``time_s``, in note-seq's order, and ``ready_all`` the rest at the end of a stream. Messages must come in time order; messages of one instant may come in any
-order (``PedalFolder`` applies note-seq's order within an instant).
+by ``time_s``, in note-seq's order, and ``ready_all`` the rest at the end of a stream. Messages
+must come in time order; messages of one instant may come in any order (``PedalFolder`` applies
+note-seq's order within an instant).
 """
 
 from __future__ import annotations

@@ -1,25 +1,34 @@
 """``perfjam`` / ``perfjam app``: open the PerfJam window on the live engine.
 
 Start-up never fails for a missing piece: a model, SoundFont or port that cannot be had falls back
-(shipped model, system SoundFont, no port, no audio) and the window says so in a message.
+(shipped model, system SoundFont, no port, no audio) and the window says so in a message that
+tells a musician what to do, the technical reason behind its Details button.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perfjam.audio_drivers import add_audio_arguments, audio_settings
+from perfjam.audio_drivers import ENV_AUDIO_DRIVERS, add_audio_arguments, audio_settings, preferred_first
+from perfjam.engine import MODES, VIRTUAL_INPUT
 from perfjam.gui import theme
 from perfjam.gui.bridge import EngineBridge
-from perfjam.gui.settings import MAX_TEMPERATURE, MIN_TEMPERATURE, MODES, Settings
+from perfjam.gui.files import same_file
+from perfjam.gui.messages import Message
+from perfjam.gui.ports import NO_MIDI
+from perfjam.gui.settings import MAX_TEMPERATURE, MIN_TEMPERATURE, Settings
 from perfjam.gui.window import MainWindow, Services
+from perfjam.midi_io import API_NAMES
 
-Messages = list[tuple[str, str]]  # (text, "error" | "warning" | "info")
+Messages = list[Message]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--soundfont", help="SoundFont .sf2 (default: the last one used, else found)")
     parser.add_argument("--midi-in", metavar="PORT", help="MIDI input port (its name or a unique part of it)")
     parser.add_argument("--midi-out", metavar="PORT", help="MIDI output port")
-    parser.add_argument("--midi-api", choices=["auto", "alsa", "jack", "coremidi", "winmm"],
+    parser.add_argument("--midi-api", choices=["auto", *API_NAMES],
                         help="MIDI API (default: $PERFJAM_MIDI_API, else auto)")
     add_audio_arguments(parser)  # --audio-driver, --jack-name, --no-audio (as `perfjam jam`)
     parser.add_argument("--mode", choices=MODES, help="call (call-and-response), duet or solo")
@@ -50,23 +59,31 @@ class Startup:
     messages: Messages = field(default_factory=list)
 
 
-def load_model(wanted: str | None, messages: Messages) -> Any:
-    """The wanted model, else the default shipped one, else any shipped one, else None."""
+def _label(name_or_path: str) -> str:
+    return Path(name_or_path).name if "/" in name_or_path else name_or_path
+
+
+def load_model(wanted: str | None, messages: Messages) -> tuple[Any, bool]:
+    """(the wanted model, else the default shipped one, else any shipped one, else None; whether
+    it is the wanted one)."""
     from perfjam.model import DEFAULT_MODEL, ModelError, PerformanceModel, shipped_models
 
     candidates = [c for c in dict.fromkeys([wanted, DEFAULT_MODEL, *shipped_models()]) if c]
+    failed = ""
     for candidate in candidates:
         try:
             model = PerformanceModel.load(candidate)
         except ModelError as exc:
             if candidate == wanted:
-                messages.append((f"Could not load model: {exc}", "error"))
+                failed = str(exc)
             continue
         if wanted and candidate != wanted:
-            messages.append((f"Using model {model.info.name} instead.", "warning"))
-        return model
-    messages.append(("No model found: choose one with File ▸ Open model.", "error"))
-    return None
+            messages.append(Message(f"Could not open the model {_label(wanted)}: playing with "
+                                    f"{model.info.name} instead.", "warning", failed))
+        return model, candidate == wanted
+    text = f"Could not open the model {_label(wanted)}. " if wanted else ""
+    messages.append(Message(text + "No model found: choose one with File ▸ Open model.", "error", failed))
+    return None, False
 
 
 def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages: Messages,
@@ -77,58 +94,115 @@ def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages:
     from perfjam.synth import Synth, SynthConfig, SynthError
 
     drivers = audio_drivers() if drivers is None else drivers
+    failed = ""
     for font in dict.fromkeys([soundfont, None]):
         try:
             synth = Synth(SynthConfig(soundfont=font, audio_drivers=drivers,
                                       client_name=client_name or DEFAULT_JACK_NAME))
         except SynthError as exc:
-            messages.append((f"SoundFont problem: {exc}", "error" if font is None else "warning"))
-            continue
-        except Exception as exc:  # FluidSynth itself missing or broken: play on without sound
-            messages.append((f"FluidSynth is unavailable ({exc}); no sound, MIDI out still works.", "error"))
+            if font is not None:
+                failed = str(exc)
+                continue
+            messages.append(Message("No SoundFont could be loaded, so PerfJam makes no sound; MIDI out "
+                                    "still works. Install one (fluid-soundfont-gm) or open a .sf2 file.",
+                                    "error", "\n".join(filter(None, (failed, str(exc))))))
             return None
+        except Exception as exc:  # FluidSynth itself missing or broken: play on without sound
+            messages.append(Message("No sound: the FluidSynth synthesizer is missing or broken. MIDI out "
+                                    "still works.", "error", str(exc)))
+            return None
+        if failed:
+            messages.append(Message(f"Could not use the SoundFont {Path(str(soundfont)).name}: playing "
+                                    f"with {Path(synth.soundfont_path).stem} instead.", "warning", failed))
         if drivers and not synth.start():
-            messages.append(("No audio output: FluidSynth found no working audio driver. "
-                             "MIDI out still works.", "warning"))
+            tried = ", ".join(drivers)
+            messages.append(Message("No audio output found, so PerfJam plays silently; MIDI out still works.",
+                                    "warning", f"FluidSynth found no working audio driver (tried: {tried})"))
         return synth
     return None
 
 
 def check_ports(api: str | None, wanted_in: str | None, wanted_out: str | None,
-                messages: Messages) -> tuple[str | None, str | None]:
-    """The wanted ports by their full names. One that is missing now is kept (the engine opens it
-    when it appears) with a message; with no usable MIDI API at all there are no ports."""
+                messages: Messages) -> tuple[tuple[str | None, str | None], tuple[bool, bool]]:
+    """((input, output) by their full names, whether each was found). One that is missing now is
+    kept (the engine opens it when it appears) with a message; with no usable MIDI API at all
+    both are kept as they were asked for."""
     from perfjam.midi_io import MidiError, find_port, list_ports
 
     if not (wanted_in or wanted_out):
-        return None, None
+        return (None, None), (False, False)
     try:
         inputs, outputs = list_ports(api)
-    except MidiError as exc:
-        messages.append((f"MIDI is unavailable ({exc}); the computer keyboard still plays.", "warning"))
-        return None, None
-    found: list[str | None] = []
+    except MidiError as exc:  # kept: opened once the MIDI system is there (gui.ports)
+        messages.append(Message(NO_MIDI, "warning", str(exc), "midi-system"))
+        return (wanted_in, wanted_out), (False, False)
+    names: list[str | None] = []
+    found: list[bool] = []
     for kind, wanted, ports in (("input", wanted_in, inputs), ("output", wanted_out, outputs)):
-        name = wanted
+        name, ok = wanted, False
         if wanted:
             try:
-                name = ports[find_port(ports, wanted, kind)]
-            except MidiError:
-                messages.append((f"MIDI {kind} {wanted!r} is not connected; it will connect when it "
-                                 "appears.", "warning"))
-        found.append(name)
-    return found[0], found[1]
+                name, ok = ports[find_port(ports, wanted, kind)], True
+            except MidiError as exc:
+                messages.append(Message(f"Your MIDI {kind} {wanted!r} is not connected: PerfJam connects it "
+                                        "when it appears.", "warning", str(exc), f"midi-{kind}"))
+        names.append(name)
+        found.append(ok)
+    return (names[0], names[1]), (found[0], found[1])
 
 
-def soundfont_choices(current: str | None) -> list[str]:
+def describe(info: Any) -> str:
+    """One line about a model from its metadata (``perfjam.model.ModelInfo``)."""
+    sound = "with dynamics" if info.vocab.dynamics else "fixed velocity"
+    if info.has_controls:
+        layout = info.control_layout or {}
+        names = (("density_one_hot", "density"), ("pitch_class_histogram", "key"))
+        parts = [word for key, word in names if key in layout]
+        steer = f"steers by {' + '.join(parts)}" if parts else "steerable"
+    else:
+        steer = "not steerable"
+    return f"{info.vocab.size} events, {sound} · {steer} · LSTM {info.layers}×{info.hidden}"
+
+
+@functools.lru_cache(maxsize=64)
+def model_info(name_or_path: str) -> Any:
+    """A model's metadata (``perfjam.model.ModelInfo``) read from its file (a few ms;
+    remembered), or None when it cannot be opened."""
+    from perfjam.model import ModelError, PerformanceModel
+
+    try:
+        return PerformanceModel.load(name_or_path).info
+    except (ModelError, OSError, ValueError):
+        return None
+
+
+def describe_model(name_or_path: str) -> str:
+    """One line about a model, read from its file."""
+    info = model_info(name_or_path)
+    return describe(info) if info is not None else "cannot be opened"
+
+
+def model_steers(name_or_path: str) -> bool:
+    """Whether density and key steer the model (it was trained with controls)."""
+    info = model_info(name_or_path)
+    return bool(info is not None and info.has_controls)
+
+
+def soundfont_choices(current: str | None, folders: Iterable[str | Path] | None = None) -> list[str]:
+    """The SoundFonts to choose from: those in the system folders (``folders``), PerfJam's own and
+    ``current``, each file once (a symlink to a listed file is that file)."""
     from perfjam.synth import SHIPPED_SOUNDFONT, SYSTEM_SOUNDFONT_DIRS
 
-    folders = [Path(folder).expanduser() for folder in SYSTEM_SOUNDFONT_DIRS]
-    paths = [str(p) for folder in folders for p in sorted(folder.glob("*.sf2"))]
+    found = [Path(folder).expanduser() for folder in (SYSTEM_SOUNDFONT_DIRS if folders is None else folders)]
+    candidates = [str(p) for folder in found for p in sorted(folder.glob("*.sf2")) if p.is_file()]
     if SHIPPED_SOUNDFONT.is_file():
-        paths.append(str(SHIPPED_SOUNDFONT))
-    if current and current not in paths:
-        paths.append(current)
+        candidates.append(str(SHIPPED_SOUNDFONT))
+    if current:
+        candidates.append(current)
+    paths: list[str] = []
+    for path in candidates:
+        if not any(same_file(path, listed) for listed in paths):
+            paths.append(path)
     return paths
 
 
@@ -139,10 +213,11 @@ def recover_recordings(folder: Path, messages: Messages) -> None:
 
         recovered = Recorder.recover_all(folder)
     except Exception as exc:  # recovery must never stop the app from opening
-        messages.append((f"Could not recover interrupted recordings: {exc}", "warning"))
+        messages.append(Message("Could not recover the takes a crash interrupted; their journals stay in "
+                                f"{folder}.", "warning", str(exc)))
         return
     for path in recovered:
-        messages.append((f"Recovered an interrupted recording: {path}", "info"))
+        messages.append(Message(f"Recovered an interrupted recording: {path}", "info"))
 
 
 def recordings_folder(given: Path | None = None) -> Path:
@@ -177,29 +252,31 @@ def build_engine(model: Any, startup: Startup, settings: Settings) -> Any:
     config = EngineConfig(
         mode=settings.mode, temperature=settings.temperature,
         gap_ms=settings.response_gap_ms, response_length_s=settings.response_length_s,
+        follow_key=settings.follow_key, answer_cc=settings.answer_cc, seed=settings.seed,
     )
-    midi = MidiSettings(api=startup.api, input_name=startup.midi_in, output_name=startup.midi_out)
+    channels = MidiSettings(api=startup.api, out_channel=settings.out_channel - 1, thru=settings.midi_thru,
+                            thru_channel=settings.thru_channel - 1)
+    # with no keyboard chosen, PerfJam's own virtual input is open for others to play into
+    midi = dataclasses.replace(channels, input_name=startup.midi_in or VIRTUAL_INPUT,
+                               input_virtual=startup.midi_in is None, output_name=startup.midi_out)
     engine = Engine(model, config, synth=startup.synth, midi=midi)
     try:
         engine.start()
-    except MidiError as exc:
-        startup.messages.append((f"MIDI is unavailable ({exc}); the computer keyboard plays.", "warning"))
-        startup.midi_in = startup.midi_out = None
-        engine = Engine(model, config, synth=startup.synth, midi=MidiSettings(api=startup.api))
+    except MidiError as exc:  # the ports are opened once the MIDI system is there (gui.ports)
+        startup.messages.append(Message(NO_MIDI, "warning", str(exc), "midi-system"))
+        engine = Engine(model, config, synth=startup.synth, midi=channels)
         engine.start()
     return engine
 
 
 def prepare(args: argparse.Namespace, settings: Settings) -> Startup:
-    """Everything but the window: model, synth, ports (CLI arguments win over saved settings)."""
-    for key in ("model", "soundfont", "midi_api", "mode", "temperature"):
+    """Everything but the window: model, synth, ports. Command-line arguments win over saved
+    settings for this session, and are saved only once they worked (a mistyped --model or
+    --midi-in is not remembered); a remembered model or SoundFont that no longer loads is forgotten."""
+    for key in ("midi_api", "mode", "temperature"):  # argparse has checked these already
         value = getattr(args, key, None)
         if value is not None:
             setattr(settings, key, value)
-    if getattr(args, "midi_in", None):
-        settings.midi_input = args.midi_in
-    if getattr(args, "midi_out", None):
-        settings.midi_output = args.midi_out
     st = Startup(api=settings.midi_api)
     if getattr(args, "recordings", None) is not None:
         from perfjam.recorder import ENV_RECORDINGS
@@ -207,10 +284,35 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Startup:
         # the recorder's own default (and its crash-recovery pointers) follow the chosen folder
         os.environ[ENV_RECORDINGS] = str(args.recordings.expanduser())
     recover_recordings(recordings_folder(getattr(args, "recordings", None)), st.messages)
-    st.model = load_model(settings.model, st.messages)
+
+    given_model = getattr(args, "model", None)
+    st.model, model_ok = load_model(given_model or settings.model, st.messages)
+    if model_ok and given_model:
+        settings.model = given_model
+    elif not model_ok and not given_model and settings.model:
+        settings.model = None  # the remembered one is gone: do not warn at every start
+
+    given_font = getattr(args, "soundfont", None)
+    font = given_font or settings.soundfont
     audio = audio_settings(args)
-    st.synth = make_synth(settings.soundfont, audio["audio_drivers"], st.messages, audio["client_name"])
-    st.midi_in, st.midi_out = check_ports(st.api, settings.midi_input, settings.midi_output, st.messages)
+    chosen = getattr(args, "audio_driver", None) or getattr(args, "no_audio", False)
+    if not chosen and not os.environ.get(ENV_AUDIO_DRIVERS):  # the Audio & MIDI settings' driver
+        audio["audio_drivers"] = preferred_first(settings.audio_driver)
+    st.synth = make_synth(font, audio["audio_drivers"], st.messages, audio["client_name"])
+    if st.synth is not None and font:
+        if same_file(st.synth.soundfont_path, font):
+            if given_font:
+                settings.soundfont = given_font
+        elif not given_font:
+            settings.soundfont = None
+
+    given = (getattr(args, "midi_in", None), getattr(args, "midi_out", None))
+    wanted = (given[0] or settings.midi_input, given[1] or settings.midi_output)
+    (st.midi_in, st.midi_out), found = check_ports(st.api, wanted[0], wanted[1], st.messages)
+    if given[0] and found[0]:
+        settings.midi_input = st.midi_in
+    if given[1] and found[1]:
+        settings.midi_output = st.midi_out
     return st
 
 
@@ -218,7 +320,8 @@ def create_window(
     args: argparse.Namespace, settings: Settings, services: Services | None = None
 ) -> MainWindow:
     """The window on a started engine (or on none, until a model is chosen); ``window.startup``
-    holds what start-up got (the synth is the caller's to close after the window)."""
+    holds what start-up got (the synth is the caller's to close after the window). With a synth,
+    ``services.playing_soundfont`` is always the synth's: the window shows and exports with it."""
     st = prepare(args, settings)
     engine = build_engine(st.model, st, settings) if st.model is not None else None
 
@@ -236,12 +339,15 @@ def create_window(
             models=shipped_models,
             soundfonts=lambda: soundfont_choices(settings.soundfont),
             recordings_dir=recordings_folder(getattr(args, "recordings", None)),
+            describe_model=describe_model,
+            model_steers=model_steers,
         )
+    if st.synth is not None:  # the SoundFont the synth plays (a fallback, maybe) is what shows
+        synth = st.synth
+        services = dataclasses.replace(services, playing_soundfont=lambda: str(synth.soundfont_path))
     bridge = EngineBridge(engine, engine_factory=factory)
-    window = MainWindow(bridge, settings, services, tuple(st.messages))
+    window = MainWindow(bridge, settings, services, tuple(st.messages), ports=(st.midi_in, st.midi_out))
     window.startup = st
-    if st.synth is not None:  # show the SoundFont actually loaded (a fallback, maybe)
-        window.side.set_soundfonts(services.soundfonts(), str(st.synth.soundfont_path))
     if engine is None:  # until a model is chosen there are no status reports: say what is known
         window.status_bar.show_audio(st.synth.audio_status if st.synth is not None else None)
     return window
@@ -250,6 +356,10 @@ def create_window(
 def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
+    import perfjam.synth  # noqa: F401  (loads FluidSynth and its libjack)
+    from perfjam.midi_io import jack_log
+
+    jack_log.install()  # JACK's messages (e.g. five lines per try while no server runs) are kept, not printed
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("PerfJam")
     app.setOrganizationName("PerfJam")

@@ -12,31 +12,21 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from perfjam.engine import ErrorReport, NoteReport, StatusReport
+from perfjam.engine import VIRTUAL_INPUT, ErrorReport, NoteReport, PedalReport, PlanReport, StatusReport
 
 POLL_MS = 8
 MAX_REPORTS_PER_TICK = 5000  # a flood of reports can never freeze the window
 
 
-@dataclass(frozen=True)
-class LocalNote:
-    """A NoteReport-shaped note for notes the GUI shows itself (no engine loaded)."""
-
-    source: str
-    pitch: int
-    velocity: int
-    is_on: bool
-    time_s: float
-
-
 class EngineBridge(QObject):
     noteEvent = Signal(object)  # NoteReport: source, pitch, velocity, is_on, time_s
     status = Signal(object)  # StatusReport (the newest of each drain only)
+    pedalEvent = Signal(object)  # PedalReport: the human's sustain pedal changed
+    plan = Signal(object)  # PlanReport: the AI's look-ahead (the newest of each drain only)
     error = Signal(str)
     engineChanged = Signal(object)  # the engine, once one exists (after a model loads)
 
@@ -62,7 +52,7 @@ class EngineBridge(QObject):
         if self.engine is None:
             return 0
         reports: queue.SimpleQueue = self.engine.reports
-        last_status = None
+        last_status = last_plan = None
         n = 0
         while n < MAX_REPORTS_PER_TICK:
             try:
@@ -74,8 +64,14 @@ class EngineBridge(QObject):
                 self.noteEvent.emit(report)
             elif isinstance(report, StatusReport):
                 last_status = report
+            elif isinstance(report, PlanReport):
+                last_plan = report
+            elif isinstance(report, PedalReport):
+                self.pedalEvent.emit(report)
             elif isinstance(report, ErrorReport):
                 self.error.emit(report.message)
+        if last_plan is not None:
+            self.plan.emit(last_plan)
         if last_status is not None:
             self.status.emit(last_status)
         self.reports_drained += n
@@ -118,24 +114,38 @@ class EngineBridge(QObject):
         self._send("set_soundfont", path)
 
     def set_midi_input(self, name: str | None) -> None:
-        self._send("set_midi_input", name)
+        """Play from the port ``name``; with None, from PerfJam's own virtual input port
+        (``VIRTUAL_INPUT``), which other programs and keyboards can be routed to."""
+        if name is None:
+            self._send("set_midi_input", VIRTUAL_INPUT, virtual=True)
+        else:
+            self._send("set_midi_input", name)
 
     def set_midi_output(self, name: str | None) -> None:
         self._send("set_midi_output", name)
 
     def human_note_on(self, pitch: int, velocity: int) -> None:
         if not self._send("human_note_on", int(pitch), int(velocity)):
-            self.noteEvent.emit(LocalNote("human", pitch, velocity, True, time.perf_counter()))
+            self.noteEvent.emit(NoteReport("human", pitch, velocity, True, time.perf_counter()))
 
     def human_note_off(self, pitch: int) -> None:
         if not self._send("human_note_off", int(pitch)):
-            self.noteEvent.emit(LocalNote("human", pitch, 0, False, time.perf_counter()))
+            self.noteEvent.emit(NoteReport("human", pitch, 0, False, time.perf_counter()))
 
     def human_pedal(self, down: bool) -> None:
         self._send("human_pedal", bool(down))
 
     def set_playing(self, playing: bool) -> None:
         self._send("set_playing", bool(playing))
+
+    def answer_now(self) -> None:
+        self._send("answer_now")
+
+    def set_follow_key(self, on: bool) -> None:
+        self._send("set_follow_key", bool(on))
+
+    def set_answer_cc(self, cc: int | None) -> None:
+        self._send("set_answer_cc", cc)
 
     def panic(self) -> None:
         self._send("panic")

@@ -1,6 +1,6 @@
-"""The control widgets: the transport bar (start, record, panic, mode, temperature) and the side
-panel (model, sound, MIDI ports, response, density and key). They only emit signals; the main
-window forwards them to the engine bridge."""
+"""The side panel: model, sound, MIDI ports, style and response (and Answer now), density and key
+(and Key follows me), and the computer keyboard's layout. It only emits signals; the main window
+forwards them to the engine bridge."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFrame,
@@ -16,183 +16,39 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSlider,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from perfjam.controls import PITCH_CLASS_NAMES, SCALES
-from perfjam.gui.keyboard import note_name
-from perfjam.gui.settings import MAX_TEMPERATURE, MIN_TEMPERATURE
-
-MODE_LABELS = {"call": "Call && response", "duet": "Duet", "solo": "Solo"}
-MODE_TIPS = {
-    "call": "You play a phrase; PerfJam answers when you pause.",
-    "duet": "PerfJam plays along with you, all the time.",
-    "solo": "PerfJam plays on its own; your notes steer it.",
-}
-# (label, notes per second or None = follow the pianist); one per density bin of perfjam.controls
-DENSITIES: tuple[tuple[str, float | None], ...] = (
-    ("Follow me", None), ("Very sparse  (<1/s)", 0.5), ("Sparse  (1–2/s)", 1.5), ("Relaxed  (2–4/s)", 3.0),
-    ("Moderate  (4–8/s)", 6.0), ("Busy  (8–16/s)", 12.0), ("Dense  (16–32/s)", 24.0),
-    ("Very dense  (32–64/s)", 48.0), ("Torrent  (64+/s)", 80.0),
+from perfjam.controls import PITCH_CLASS_NAMES, SCALES, pitch_name
+from perfjam.gui.files import same_file
+from perfjam.gui.presets import CUSTOM, DENSITIES, PRESETS
+from perfjam.gui.settings import (
+    DEFAULT_GAP_MS,
+    DEFAULT_LENGTH_S,
+    GAP_RANGE_MS,
+    LENGTH_RANGE_S,
 )
+from perfjam.gui.widgets import no_focus, section
+
 NO_CONTROLS_TIP = (
     "The loaded model was trained without controls, so it cannot be steered by density or key.\n"
-    "Load a conditioned model (File ▸ Open model) to use these."
+    "Choose a model marked “steers” (or File ▸ Open model) to use these."
 )
+STEERS = "  · steers"  # after a steerable model's name in the picker
+ANSWER_TEXT = "Answer now  ⏎"
+ANSWER_TIP = "PerfJam answers at once, without waiting for your pause (Return, or your foot switch)"
+FOLLOW_TIP = "PerfJam plays in the key of what you have just played (its notes are marked on the keyboard)"
+FOLLOWING_TIP = "Key follows me is on: the key comes from your playing"
 NONE_PORT = "(none)"
-BIG_BUTTON = "font-size: 13pt; font-weight: bold; min-height: 2.1em; padding: 4px 16px;"
-RECORDING = "background: #e5484d; border-color: #ff8a8d; color: white;"
+PANEL_WIDTH = 290
+PANEL_MARGIN = 14
 
 
-def temperature_word(t: float) -> str:
-    return "safe" if t < 0.6 else "balanced" if t < 1.15 else "adventurous" if t < 1.5 else "wild"
-
-
-def _section(text: str) -> QLabel:
-    label = QLabel(text.upper())
-    label.setObjectName("section")
-    return label
-
-
-def _no_focus(*widgets: QWidget) -> None:
-    """Controls never take keyboard focus, so the computer keyboard always plays notes."""
-    for w in widgets:
-        w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-
-
-class TransportBar(QFrame):
-    playToggled = Signal(bool)
-    recordToggled = Signal(bool)
-    panicClicked = Signal()
-    modeChanged = Signal(str)
-    temperatureChanged = Signal(float)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("panel")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(12, 8, 12, 8)
-        row.setSpacing(10)
-
-        self.play = QPushButton("▶  Start")
-        self.play.setObjectName("play")
-        self.play.setCheckable(True)
-        self.play.setToolTip("Start or stop PerfJam (Space)")
-        self.record = QPushButton("●  Record")
-        self.record.setObjectName("record")
-        self.record.setCheckable(True)
-        self.record.setToolTip("Record you and PerfJam to a MIDI file (R)")
-        self.panic = QPushButton("Panic")
-        self.panic.setObjectName("panic")
-        self.panic.setToolTip("Silence everything now: all notes off (Esc)")
-        for button in (self.play, self.record, self.panic):
-            button.setMinimumWidth(112)
-            button.setStyleSheet(BIG_BUTTON)
-            row.addWidget(button)
-        self.play.toggled.connect(self._on_play)
-        self.record.toggled.connect(self._on_record)
-        self.panic.clicked.connect(self.panicClicked)
-        row.addSpacing(16)
-
-        mode_box = QVBoxLayout()
-        mode_box.setSpacing(2)
-        mode_box.addWidget(_section("Mode"))
-        mode_row = QHBoxLayout()
-        mode_row.setSpacing(0)
-        self.mode_group = QButtonGroup(self)
-        self.mode_buttons: dict[str, QPushButton] = {}
-        for mode, label in MODE_LABELS.items():
-            button = QPushButton(label)
-            button.setObjectName("mode")
-            button.setCheckable(True)
-            button.setToolTip(MODE_TIPS[mode])
-            self.mode_group.addButton(button)
-            self.mode_buttons[mode] = button
-            mode_row.addWidget(button)
-            button.toggled.connect(lambda on, m=mode: on and self.modeChanged.emit(m))
-        self.mode_buttons["call"].setChecked(True)
-        mode_box.addLayout(mode_row)
-        row.addLayout(mode_box)
-        row.addSpacing(16)
-
-        temp_box = QVBoxLayout()
-        temp_box.setSpacing(2)
-        temp_box.addWidget(_section("Temperature"))
-        temp_row = QHBoxLayout()
-        self.temperature = QSlider(Qt.Orientation.Horizontal)
-        self.temperature.setRange(round(MIN_TEMPERATURE * 100), round(MAX_TEMPERATURE * 100))
-        self.temperature.setPageStep(10)
-        self.temperature.setValue(100)
-        self.temperature.setMinimumWidth(120)
-        self.temperature.setToolTip("Low: safe and repetitive. High: surprising, then chaotic. (arrow keys)")
-        self.temperature_value = QLabel("1.00")
-        self.temperature_value.setObjectName("value")
-        self.temperature_word = QLabel("balanced")
-        self.temperature_word.setMinimumWidth(90)
-        self.temperature_word.setStyleSheet("color: #8b92a1;")
-        temp_row.addWidget(self.temperature, 1)
-        temp_row.addWidget(self.temperature_value)
-        temp_row.addWidget(self.temperature_word)
-        temp_box.addLayout(temp_row)
-        row.addLayout(temp_box, 1)
-        self.temperature.valueChanged.connect(self._on_temperature)
-        _no_focus(self.play, self.record, self.panic, self.temperature, *self.mode_buttons.values())
-
-    # ---- state from the engine (no signals emitted) -------------------------------------------
-    def set_playing(self, playing: bool) -> None:
-        if self.play.isChecked() != playing:
-            self.play.blockSignals(True)
-            self.play.setChecked(playing)
-            self.play.blockSignals(False)
-        self.play.setText("■  Stop" if playing else "▶  Start")
-
-    def set_recording(self, recording: bool, elapsed_s: float | None = None) -> None:
-        if self.record.isChecked() != recording:
-            self.record.blockSignals(True)
-            self.record.setChecked(recording)
-            self.record.blockSignals(False)
-        if recording:
-            seconds = int(elapsed_s or 0)
-            self.record.setText(f"●  {seconds // 60:02d}:{seconds % 60:02d}")
-        else:
-            self.record.setText("●  Record")
-        style = BIG_BUTTON + (RECORDING if recording else "")
-        if self.record.styleSheet() != style:  # a style change re-polishes: only when it changes
-            self.record.setStyleSheet(style)
-
-    def set_mode(self, mode: str) -> None:
-        button = self.mode_buttons.get(mode)
-        if button is not None and not button.isChecked():
-            button.setChecked(True)  # emits modeChanged: the engine hears the restored mode too
-
-    def mode(self) -> str:
-        return next(m for m, b in self.mode_buttons.items() if b.isChecked())
-
-    def set_temperature(self, value: float) -> None:
-        self.temperature.setValue(round(value * 100))
-
-    def temperature_value_f(self) -> float:
-        return self.temperature.value() / 100
-
-    def nudge_temperature(self, delta: float) -> None:
-        self.set_temperature(self.temperature_value_f() + delta)
-
-    def _on_play(self, on: bool) -> None:
-        self.set_playing(on)
-        self.playToggled.emit(on)
-
-    def _on_record(self, on: bool) -> None:
-        self.set_recording(on)
-        self.recordToggled.emit(on)
-
-    def _on_temperature(self, value: int) -> None:
-        t = value / 100
-        self.temperature_value.setText(f"{t:.2f}")
-        self.temperature_word.setText(temperature_word(t))
-        self.temperatureChanged.emit(t)
+def _model_label(name_or_path: str) -> str:
+    return Path(name_or_path).name if "/" in name_or_path or name_or_path.endswith(".onnx") else name_or_path
 
 
 class SidePanel(QFrame):
@@ -204,57 +60,84 @@ class SidePanel(QFrame):
     midiOutputChanged = Signal(object)
     responseChanged = Signal(int, float)  # gap_ms, length_s
     controlsChanged = Signal(object, object)  # notes_per_s or None, (key, scale) or None
+    presetChosen = Signal(str)  # a name of perfjam.gui.presets.PRESETS ("": Custom)
+    answerRequested = Signal()
+    followKeyChanged = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("panel")
-        self.setFixedWidth(290)
+        self.setFixedWidth(PANEL_WIDTH)
         grid = QVBoxLayout(self)
-        grid.setContentsMargins(14, 12, 14, 12)
+        grid.setContentsMargins(PANEL_MARGIN, 12, PANEL_MARGIN, 12)
         grid.setSpacing(6)
 
-        grid.addWidget(_section("Model"))
+        grid.addWidget(section("Model"))
         self.model = QComboBox()
         self.model.setToolTip("The neural network that plays with you")
         grid.addWidget(self.model)
-        grid.addWidget(_section("Sound"))
+        self.model_about = QLabel()  # a line about the chosen model (its metadata), in two rows at most
+        self.model_about.setObjectName("muted")
+        self.model_about.setWordWrap(True)
+        self.model_about.setTextFormat(Qt.TextFormat.PlainText)
+        grid.addWidget(self.model_about)
+        self._descriptions: dict[str, str] = {}
+        grid.addWidget(section("Sound"))
         self.soundfont = QComboBox()
         self.soundfont.setToolTip("The SoundFont FluidSynth plays through")
         grid.addWidget(self.soundfont)
-        grid.addSpacing(6)
-        grid.addWidget(_section("MIDI in  (your keyboard)"))
+        grid.addSpacing(2)
+        grid.addWidget(section("MIDI in  (your keyboard)"))
         self.midi_in = QComboBox()
         grid.addWidget(self.midi_in)
-        grid.addWidget(_section("MIDI out"))
+        grid.addWidget(section("MIDI out"))
         self.midi_out = QComboBox()
         self.midi_out.setToolTip("Send PerfJam's notes to another synth or DAW")
         grid.addWidget(self.midi_out)
-        grid.addSpacing(6)
+        grid.addSpacing(2)
 
-        grid.addWidget(_section("Response  (call & response)"))
+        grid.addWidget(section("Style and response"))
         response = QGridLayout()
+        self.preset = QComboBox()
+        for preset in PRESETS:
+            self.preset.addItem(preset.name, preset.name)
+            self.preset.setItemData(self.preset.count() - 1, preset.tip, Qt.ItemDataRole.ToolTipRole)
+        self.preset.addItem(CUSTOM, "")
+        self.preset.setToolTip("A style: temperature, density and gap together")
+        self.answer = QPushButton(ANSWER_TEXT)
+        self.answer.setObjectName("answer")
+        self.answer.setToolTip(ANSWER_TIP)
         self.gap = QSpinBox()
-        self.gap.setRange(100, 5000)
+        self.gap.setRange(*GAP_RANGE_MS)
         self.gap.setSingleStep(100)
         self.gap.setSuffix(" ms")
-        self.gap.setValue(600)
+        self.gap.setValue(DEFAULT_GAP_MS)
         self.gap.setToolTip("How long you pause before PerfJam answers")
         self.length = QDoubleSpinBox()
-        self.length.setRange(1.0, 60.0)
+        self.length.setRange(*LENGTH_RANGE_S)
         self.length.setSingleStep(1.0)
         self.length.setDecimals(0)
         self.length.setSuffix(" s")
-        self.length.setValue(8.0)
+        self.length.setValue(DEFAULT_LENGTH_S)
         self.length.setToolTip("How long PerfJam's answer lasts at most")
         self.gap_label, self.length_label = QLabel("Gap"), QLabel("Length")
+        style = QHBoxLayout()
+        style.addWidget(self.preset, 1)
+        style.addWidget(self.answer)
+        grid.addLayout(style)
+        response.setHorizontalSpacing(4)
+        for spin in (self.gap, self.length):  # may be narrower than their hint: both on one row
+            spin.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         response.addWidget(self.gap_label, 0, 0)
         response.addWidget(self.gap, 0, 1)
-        response.addWidget(self.length_label, 1, 0)
-        response.addWidget(self.length, 1, 1)
+        response.addWidget(self.length_label, 0, 2)
+        response.addWidget(self.length, 0, 3)
+        response.setColumnStretch(1, 1)
+        response.setColumnStretch(3, 1)
         grid.addLayout(response)
-        grid.addSpacing(6)
+        grid.addSpacing(2)
 
-        grid.addWidget(_section("Steering"))
+        grid.addWidget(section("Steering"))
         steer = QGridLayout()
         self.density = QComboBox()
         for label, _ in DENSITIES:
@@ -272,19 +155,23 @@ class SidePanel(QFrame):
         steer.addWidget(self.key_label, 1, 0)
         steer.addWidget(self.key, 1, 1)
         steer.addWidget(self.scale, 1, 2)
+        self.follow_key = QCheckBox("Key follows me")
+        self.follow_key.setToolTip(FOLLOW_TIP)
+        steer.addWidget(self.follow_key, 2, 1, 1, 2)
         grid.addLayout(steer)
         grid.addStretch(1)
-        grid.addWidget(_section("Computer keyboard"))
-        self.qwerty_hint = QLabel()
-        self.qwerty_hint.setWordWrap(True)
-        self.qwerty_hint.setStyleSheet("color: #8b92a1;")
+        grid.addWidget(section("Computer keyboard"))
+        self.qwerty_hint = QLabel()  # short lines, never wrapped: its height is known to the layout
+        self.qwerty_hint.setObjectName("muted")
         grid.addWidget(self.qwerty_hint)
 
-        _no_focus(self.model, self.soundfont, self.midi_in, self.midi_out, self.density, self.key, self.scale)
+        no_focus(self.model, self.soundfont, self.midi_in, self.midi_out, self.density, self.key, self.scale,
+                 self.preset, self.answer, self.follow_key)
         for spin in (self.gap, self.length):
             spin.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
             spin.editingFinished.connect(spin.clearFocus)
         self.model.activated.connect(self._on_model)
+        self.model.currentIndexChanged.connect(lambda _: self._show_model_about())
         self.soundfont.activated.connect(self._on_soundfont)
         self.midi_in.activated.connect(lambda _: self.midiInputChanged.emit(self.midi_in.currentData()))
         self.midi_out.activated.connect(lambda _: self.midiOutputChanged.emit(self.midi_out.currentData()))
@@ -292,21 +179,47 @@ class SidePanel(QFrame):
         self.length.valueChanged.connect(self._emit_response)
         for combo in (self.density, self.key, self.scale):
             combo.currentIndexChanged.connect(self._emit_controls)
+        self.preset.activated.connect(lambda _: self.presetChosen.emit(self.preset.currentData() or ""))
+        self.answer.clicked.connect(self.answerRequested)
+        self.follow_key.toggled.connect(self._on_follow_key)
+        self._has_controls: bool | None = None
         self.set_has_controls(False)
 
     def set_qwerty(self, base: int, velocity: int) -> None:
         self.qwerty_hint.setText(
-            f"A S D F… play {note_name(base)} to {note_name(base + 17)}, W E T Y U… the black keys.\n"
-            f"Z / X: octave down / up  ·  C / V: velocity {velocity}"
+            f"A S D F …  white keys {pitch_name(base)} to {pitch_name(base + 17)}\n"
+            "W E T Y U …  black keys\n"
+            f"Z / X  octave  ·  C / V  velocity {velocity}"
         )
 
     # ---- pickers ------------------------------------------------------------------------------
-    def set_models(self, names: list[str], current: str | None) -> None:
-        """Shipped models by name, then model files (recent ones) by file name."""
-        items = [(Path(n).name if "/" in n or n.endswith(".onnx") else n, n) for n in dict.fromkeys(names)]
+    def set_models(self, names: list[str], current: str | None,
+                   descriptions: dict[str, str] | None = None, steerable: set[str] | None = None) -> None:
+        """Shipped models by name, then model files (recent ones) by file name, those that density
+        and key steer marked; each described in a line (its tooltip in the list, and under the
+        picker for the chosen one)."""
+        self._descriptions = dict(descriptions or {})
+        steers = steerable or set()
+        items = [(_model_label(n) + (STEERS if n in steers else ""), n) for n in dict.fromkeys(names)]
         self._fill(self.model, items, current, "Open model file…")
+        for i in range(self.model.count()):
+            value = self.model.itemData(i)
+            line = self._descriptions.get(value) if value else None
+            if line:
+                self.model.setItemData(i, f"{line}\n{value}", Qt.ItemDataRole.ToolTipRole)
+        self._show_model_about()
+
+    def _show_model_about(self) -> None:
+        text = self._descriptions.get(self.model.currentData() or "", "")
+        self.model_about.ensurePolished()  # its font comes from the style sheet
+        self.model_about.setFixedHeight(2 * self.model_about.fontMetrics().lineSpacing() + 2)  # never moves
+        self.model_about.setText(text)
+        self.model_about.setToolTip(text)
 
     def set_soundfonts(self, paths: list[str], current: str | None) -> None:
+        """The SoundFonts by name; ``current`` is shown as the listed file it is (a symlink to a
+        listed file is that file)."""
+        current = next((p for p in paths if current and same_file(p, current)), current)
         self._fill(self.soundfont, [(Path(p).stem, p) for p in paths], current, "Open SoundFont…")
 
     def _fill(
@@ -348,6 +261,8 @@ class SidePanel(QFrame):
             combo.blockSignals(True)
             combo.setCurrentIndex(index)
             combo.blockSignals(False)
+        if combo is self.model:
+            self._show_model_about()
 
     def set_ports(self, combo: QComboBox, names: list[str], current: str | None) -> None:
         """Refill a port picker; a chosen port that is away stays listed as "not connected"."""
@@ -364,7 +279,7 @@ class SidePanel(QFrame):
 
     # ---- response and steering ----------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
-        for w in (self.gap, self.length, self.gap_label, self.length_label):
+        for w in (self.gap, self.length, self.gap_label, self.length_label, self.answer):
             w.setEnabled(mode == "call")
 
     def set_response(self, gap_ms: int, length_s: float) -> None:
@@ -375,13 +290,62 @@ class SidePanel(QFrame):
         self.responseChanged.emit(self.gap.value(), self.length.value())
 
     def set_has_controls(self, has: bool) -> None:
-        for w in (self.density, self.key, self.scale, self.density_label, self.key_label):
+        if has == self._has_controls:
+            return  # (told at every status report)
+        self._has_controls = has
+        for w in (self.density, self.density_label, self.follow_key):
             w.setEnabled(has)
             w.setToolTip("" if has else NO_CONTROLS_TIP)
         if has:
             self.density.setToolTip("How many notes per second PerfJam aims for")
-            self.key.setToolTip("Keep PerfJam's notes in this key")
-            self.scale.setEnabled(self.key.currentData() != -1)
+            self.follow_key.setToolTip(FOLLOW_TIP)
+        self._show_key_choice()
+
+    def _show_key_choice(self) -> None:
+        """The key and scale pickers: for a steerable model, unless the key follows the pianist."""
+        following = self.follow_key.isChecked()
+        usable = self._has_controls and not following
+        for w in (self.key, self.key_label):
+            w.setEnabled(usable)
+            w.setToolTip(NO_CONTROLS_TIP if not self._has_controls else FOLLOWING_TIP if following
+                         else "Keep PerfJam's notes in this key")
+        self.scale.setEnabled(usable and self.key.currentData() != -1)
+        self.scale.setToolTip(self.key.toolTip())
+
+    def set_follow_key(self, on: bool) -> None:
+        """Show Key follows me without emitting anything."""
+        self.follow_key.blockSignals(True)
+        self.follow_key.setChecked(on)
+        self.follow_key.blockSignals(False)
+        self._show_key_choice()
+
+    def _on_follow_key(self, on: bool) -> None:
+        self._show_key_choice()
+        self.followKeyChanged.emit(on)
+
+    def show_preset(self, name: str | None) -> None:
+        """Show the preset the controls match (None: Custom) without emitting anything."""
+        index = self.preset.findData(name or "")
+        self.preset.blockSignals(True)
+        self.preset.setCurrentIndex(index if index >= 0 else self.preset.count() - 1)
+        self.preset.blockSignals(False)
+
+    def set_density(self, index: int) -> None:
+        """Choose a density as the user does (sent, and remembered, by the window)."""
+        self.density.setCurrentIndex(max(0, min(index, self.density.count() - 1)))
+
+    def set_steering(self, density: int, key: int, scale: str) -> None:
+        """Show remembered steering without emitting anything (setting one combo must not send,
+        and so save, the others before they are restored)."""
+        combos = (self.density, self.key, self.scale)
+        for combo in combos:
+            combo.blockSignals(True)
+        self.density.setCurrentIndex(max(0, min(density, self.density.count() - 1)))
+        self.key.setCurrentIndex(max(0, self.key.findData(key)))
+        self.scale.setCurrentIndex(max(0, self.scale.findText(scale)))
+        for combo in combos:
+            combo.blockSignals(False)
+        self._show_key_choice()
 
     def controls(self) -> tuple[float | None, tuple[int, str] | None]:
         key = self.key.currentData()
@@ -389,5 +353,5 @@ class SidePanel(QFrame):
         return DENSITIES[self.density.currentIndex()][1], pitch
 
     def _emit_controls(self) -> None:
-        self.scale.setEnabled(self.key.isEnabled() and self.key.currentData() != -1)
+        self._show_key_choice()
         self.controlsChanged.emit(*self.controls())

@@ -1,23 +1,88 @@
 """File actions: open a model or a SoundFont, the recordings folder, and finished takes (the last
-one is remembered and exported as MIDI, a copy, or WAV, rendered)."""
+one is remembered and exported as MIDI, a copy, or WAV, rendered on a worker thread with the
+SoundFont that is playing while the window stays responsive)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QMainWindow,  # the window: perfjam.gui.window.MainWindow (it imports this module)
+    QProgressDialog,
+)
 
-if TYPE_CHECKING:
-    from perfjam.gui.window import MainWindow
+PROGRESS_MS = 100
+
+
+def same_file(a: str | Path | None, b: str | Path | None) -> bool:
+    """Whether two paths name one file (a symlink and its target do)."""
+    if not a or not b:
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+class WavExport(QObject):
+    """Renders a MIDI take to a WAV file on a worker thread; ``done(ok, text)`` on the GUI thread.
+    A non-modal progress dialog shows the time spent, so a long take never freezes the window."""
+
+    done = Signal(bool, str)  # ok, the WAV's path or what went wrong
+
+    def __init__(self, take: Path, target: Path, soundfont: str | None, parent: QMainWindow) -> None:
+        super().__init__(parent)
+        self.take, self.target, self.soundfont = take, target, soundfont
+        self.result: tuple[bool, str] | None = None  # set by the worker thread, read by the timer
+        self.started_s = time.monotonic()
+        self.progress = QProgressDialog(f"Rendering {take.name} to {target.name}…", "", 0, 0, parent)
+        self.progress.setWindowTitle("Export WAV")
+        self.progress.setCancelButton(None)  # FluidSynth's offline render cannot be interrupted
+        self.progress.setWindowModality(Qt.WindowModality.NonModal)
+        self.progress.setMinimumDuration(0)
+        self.thread = threading.Thread(target=self._render, name="perfjam-wav-export", daemon=True)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._poll)
+
+    def start(self) -> None:
+        self.progress.show()
+        self.thread.start()
+        self._timer.start(PROGRESS_MS)
+
+    @property
+    def running(self) -> bool:
+        return self.result is None
+
+    def _render(self) -> None:
+        try:
+            from perfjam.synth import render_midi_to_wav
+
+            rendered = render_midi_to_wav(self.take, self.target, soundfont=self.soundfont)
+            self.result = (True, str(rendered.path))
+        except Exception as exc:  # a failed export never loses the take itself
+            self.result = (False, str(exc) or type(exc).__name__)
+
+    def _poll(self) -> None:
+        if self.result is None:
+            self.progress.setLabelText(f"Rendering {self.take.name} to {self.target.name}…  "
+                                       f"{time.monotonic() - self.started_s:.0f} s")
+            return
+        self._timer.stop()
+        self.progress.close()
+        self.done.emit(*self.result)
 
 
 class FileActions:
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: QMainWindow) -> None:
         self.window = window
+        self.exports: list[WavExport] = []  # running (and finished, for tests) WAV exports
 
     def open_model_file(self) -> None:
         home = str(Path.home())
@@ -35,12 +100,20 @@ class FileActions:
             self.window.side.set_soundfonts(self.window.services.soundfonts(), path)
             self.window.load_soundfont(path)
         else:
-            self.window.side.select(self.window.side.soundfont, self.window.settings.soundfont)
+            self.window.side.select(self.window.side.soundfont, self.window.playing_soundfont())
 
-    def open_recordings_folder(self) -> None:
+    def open_recordings_folder(self) -> bool:
+        """Open the folder in the file manager; without one, say where the takes are."""
         folder = self.window.services.recordings_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.window.show_message(f"Cannot make the recordings folder {folder}.", "error", str(exc))
+            return False
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            return True
+        self.window.show_message(f"No file manager opened. Your takes are in {folder}", "info")
+        return False
 
     @property
     def last_take(self) -> Path | None:
@@ -52,7 +125,7 @@ class FileActions:
             return
         self.window.settings.last_take = path
         self.window.settings.sync()
-        self.window.show_message(f"Take saved: {path}", "info")
+        self.window.takes.take_finished(path)  # the last-take chip names it for good; the list shows it
 
     def export_last_take(self) -> None:
         take = self.last_take
@@ -67,15 +140,23 @@ class FileActions:
             self.export(take, Path(target), wav="wav" in chosen.lower() or target.lower().endswith(".wav"))
 
     def export(self, take: Path, target: Path, wav: bool = False) -> bool:
+        """A MIDI copy at once; a WAV rendered in the background (False only for a failed copy)."""
+        if wav:
+            job = WavExport(take, target.with_suffix(".wav"), self.window.playing_soundfont(), self.window)
+            job.done.connect(lambda ok, text: self._exported(ok, text, take))
+            self.exports.append(job)
+            job.start()
+            return True
         try:
-            if wav:
-                from perfjam.synth import render_midi_to_wav
-
-                render_midi_to_wav(take, target.with_suffix(".wav"), soundfont=self.window.settings.soundfont)
-            else:
-                shutil.copyfile(take, target if target.suffix else target.with_suffix(".mid"))
-        except Exception as exc:  # a failed export never loses the take itself
-            self.window.show_message(f"Export failed: {exc}. The take is still at {take}", "error")
+            shutil.copyfile(take, target if target.suffix else target.with_suffix(".mid"))
+        except OSError as exc:
+            self._exported(False, str(exc), take)
             return False
-        self.window.show_message(f"Exported {target.name}", "info")
+        self._exported(True, str(target), take)
         return True
+
+    def _exported(self, ok: bool, text: str, take: Path) -> None:
+        if ok:
+            self.window.show_message(f"Exported {Path(text).name}", "info")
+        else:
+            self.window.show_message(f"Export failed. The take is still at {take}", "error", text)

@@ -1,4 +1,5 @@
-"""The on-screen 88-key keyboard: lights up what sounds, plays with the mouse.
+"""The on-screen 88-key keyboard: lights up what sounds, marks the key PerfJam is asked to play
+in (its pitch classes), plays with the mouse.
 
 ``key_span`` is the geometry shared with the piano roll, so the roll's note columns sit
 exactly above their keys.
@@ -10,6 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QLinearGradient, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from perfjam.controls import pitch_name
 from perfjam.gui import theme
 
 LOWEST = 21  # A0
@@ -19,7 +21,7 @@ BLACK_PITCH_CLASSES = frozenset({1, 3, 6, 8, 10})
 _BLACK_OFFSET = {1: -0.12, 3: 0.12, 6: -0.14, 8: 0.0, 10: 0.14}
 BLACK_WIDTH = 0.6  # of a white key
 BLACK_LENGTH = 0.63  # of the keyboard's height
-NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+KEY_MARK = 5.0  # height of the strip that marks a key of the key asked of the model (pixels)
 
 
 def is_black(pitch: int) -> bool:
@@ -38,10 +40,6 @@ def _white_index_table() -> dict[int, int]:
 _WHITE_INDEX = _white_index_table()
 _WHITE_PITCHES = sorted(_WHITE_INDEX)
 NUM_WHITE = len(_WHITE_INDEX)  # 52
-
-
-def note_name(pitch: int) -> str:
-    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def key_span(pitch: int, width: float) -> tuple[float, float]:
@@ -82,6 +80,7 @@ class KeyboardWidget(QWidget):
         self._lit: dict[int, dict[str, int]] = {}  # pitch -> {source: velocity}
         self._mouse_pitch: int | None = None
         self._labels: dict[int, str] = {}  # computer-keyboard letters shown on keys
+        self._key_classes: frozenset[int] = frozenset()  # pitch classes of the key asked of the model
         self.setMinimumHeight(90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setFixedHeight(120)
@@ -117,6 +116,16 @@ class KeyboardWidget(QWidget):
     def set_key_labels(self, labels: dict[int, str]) -> None:
         self._labels = dict(labels)
         self.update()
+
+    def set_key_classes(self, classes: frozenset[int] | set[int]) -> None:
+        """Mark every key of these pitch classes (0 = C): the key PerfJam is asked to play in."""
+        classes = frozenset(int(c) % 12 for c in classes)
+        if classes != self._key_classes:
+            self._key_classes = classes
+            self.update()
+
+    def key_classes(self) -> frozenset[int]:
+        return self._key_classes
 
     # ---- mouse --------------------------------------------------------------------------------
     def _velocity_at(self, pitch: int, y: float) -> int:
@@ -189,7 +198,7 @@ class KeyboardWidget(QWidget):
             text_rect = QRectF(left, h - 18, right - left, 16)
             if pitch % 12 == 0:
                 p.setPen(QColor("#202227") if pitch == 60 else QColor("#6c6f78"))
-                p.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, note_name(pitch))
+                p.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, pitch_name(pitch))
             label = self._labels.get(pitch)
             if label:
                 p.setPen(theme.HUMAN.darker(130))
@@ -215,6 +224,14 @@ class KeyboardWidget(QWidget):
                 p.setPen(theme.HUMAN.lighter(120))
                 p.drawText(QRectF(left - 4, rect.bottom() - 16, right - left + 8, 14),
                            Qt.AlignmentFlag.AlignCenter, label)
-        # a felt strip along the top, as on a real piano
+        # a felt strip along the top, as on a real piano; the key's pitch classes marked on it
         p.fillRect(QRectF(0, 0, w, 3), QColor("#7a1f24"))
+        if self._key_classes:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(theme.AI)
+            for pitch in range(LOWEST, HIGHEST + 1):
+                if pitch % 12 in self._key_classes:
+                    left, right = key_span(pitch, w)
+                    inset = (right - left) * 0.18
+                    p.drawRoundedRect(QRectF(left + inset, 0, right - left - 2 * inset, KEY_MARK), 1.5, 1.5)
         p.end()

@@ -29,6 +29,7 @@ OCTAVE_DOWN, OCTAVE_UP = K.Key_Z, K.Key_X
 VELOCITY_DOWN, VELOCITY_UP = K.Key_C, K.Key_V
 CONTROL_KEYS = frozenset({OCTAVE_DOWN, OCTAVE_UP, VELOCITY_DOWN, VELOCITY_UP})
 MIN_BASE, MAX_BASE = 24, 96  # C1 .. C7
+DEFAULT_BASE = 60  # C4 under the A key
 VELOCITY_STEPS = (40, 64, 80, 96, 112, 127)
 
 
@@ -39,11 +40,18 @@ class QwertyPiano(QObject):
     noteOff = Signal(int)
     layoutChanged = Signal()  # octave or velocity changed
 
-    def __init__(self, base: int = 60, velocity: int = 96, parent: QObject | None = None) -> None:
+    def __init__(self, base: int = DEFAULT_BASE, velocity: int = 96, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.base = base
         self.velocity = velocity
         self._held: dict[int, int] = {}  # key -> pitch it started
+
+    def set_base(self, base: int) -> None:
+        """Move the keys to the octave starting at ``base`` (held keys keep their pitch)."""
+        base = max(MIN_BASE, min(MAX_BASE, base))
+        if base != self.base:
+            self.base = base
+            self.layoutChanged.emit()
 
     def pitch_for(self, key: int) -> int | None:
         offset = KEY_OFFSETS.get(key)

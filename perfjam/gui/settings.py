@@ -10,8 +10,17 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-MODES = ("call", "duet", "solo")
+from perfjam.engine import MODES
+from perfjam.gui.qwerty import DEFAULT_BASE, MAX_BASE, MIN_BASE
+
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
+DEFAULT_TEMPERATURE = 1.0
+GAP_RANGE_MS = (100, 5000)
+DEFAULT_GAP_MS = 600
+LENGTH_RANGE_S = (1.0, 60.0)
+DEFAULT_LENGTH_S = 8.0
+DEFAULT_ANSWER_CC = 67  # the soft pedal: a foot switch most keyboards have
+DEFAULT_OUT_CHANNEL, DEFAULT_THRU_CHANNEL = 1, 2  # MIDI channels as musicians count them (1..16)
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -32,6 +41,11 @@ class Settings:
     def sync(self) -> None:
         self.q.sync()
 
+    def clear(self) -> None:
+        """Forget everything: the next start is a first start."""
+        self.q.clear()
+        self.q.sync()
+
     # ---- generic typed access -----------------------------------------------------------------
     def _str(self, key: str, default: str | None = None) -> str | None:
         value = self.q.value(key)
@@ -49,20 +63,31 @@ class Settings:
         except (TypeError, ValueError):
             return default
 
+    def _bool(self, key: str, default: bool) -> bool:
+        value = self.q.value(key, default)
+        if isinstance(value, str):
+            return value.strip().lower() in ("true", "1", "yes", "on")
+        return bool(value)
+
     def _set(self, key: str, value: object) -> None:
         if value is None:
             self.q.remove(key)
         else:
             self.q.setValue(key, value)
 
-    # ---- ports --------------------------------------------------------------------------------
+    # ---- ports (None = "(none)" chosen, kept as "" so that it differs from never chosen) ----------
     @property
     def midi_input(self) -> str | None:
         return self._str("midi/input")
 
     @midi_input.setter
     def midi_input(self, name: str | None) -> None:
-        self._set("midi/input", name)
+        self.q.setValue("midi/input", name or "")
+
+    @property
+    def midi_input_chosen(self) -> bool:
+        """Whether an input (or none) was ever chosen: False on a fresh profile."""
+        return self.q.contains("midi/input")
 
     @property
     def midi_output(self) -> str | None:
@@ -70,7 +95,62 @@ class Settings:
 
     @midi_output.setter
     def midi_output(self, name: str | None) -> None:
-        self._set("midi/output", name)
+        self.q.setValue("midi/output", name or "")
+
+    @property
+    def answer_cc(self) -> int | None:
+        """The controller whose press answers now (None: none)."""
+        value = self._int("midi/answer_cc", DEFAULT_ANSWER_CC)
+        return value if 0 <= value <= 127 else None
+
+    @answer_cc.setter
+    def answer_cc(self, cc: int | None) -> None:
+        self._set("midi/answer_cc", -1 if cc is None else int(cc))
+
+    @property
+    def out_channel(self) -> int:
+        """The MIDI channel (1..16) of PerfJam's notes at MIDI out."""
+        return int(_clamp(self._int("midi/out_channel", DEFAULT_OUT_CHANNEL), 1, 16))
+
+    @out_channel.setter
+    def out_channel(self, channel: int) -> None:
+        self._set("midi/out_channel", int(channel))
+
+    @property
+    def midi_thru(self) -> bool:
+        """Whether your playing also goes to MIDI out (on ``thru_channel``)."""
+        return self._bool("midi/thru", False)
+
+    @midi_thru.setter
+    def midi_thru(self, on: bool) -> None:
+        self._set("midi/thru", bool(on))
+
+    @property
+    def thru_channel(self) -> int:
+        return int(_clamp(self._int("midi/thru_channel", DEFAULT_THRU_CHANNEL), 1, 16))
+
+    @thru_channel.setter
+    def thru_channel(self, channel: int) -> None:
+        self._set("midi/thru_channel", int(channel))
+
+    @property
+    def audio_driver(self) -> str | None:
+        """The audio driver to try first ("none": no audio; None: the usual order)."""
+        return self._str("audio/driver")
+
+    @audio_driver.setter
+    def audio_driver(self, name: str | None) -> None:
+        self._set("audio/driver", name)
+
+    @property
+    def seed(self) -> int | None:
+        """A fixed random seed (the same answers to the same playing), or None."""
+        value = self._int("play/seed", -1)
+        return value if value >= 0 else None
+
+    @seed.setter
+    def seed(self, value: int | None) -> None:
+        self._set("play/seed", None if value is None else int(value))
 
     @property
     def midi_api(self) -> str | None:
@@ -100,7 +180,7 @@ class Settings:
     # ---- playing ------------------------------------------------------------------------------
     @property
     def temperature(self) -> float:
-        return _clamp(self._float("play/temperature", 1.0), MIN_TEMPERATURE, MAX_TEMPERATURE)
+        return _clamp(self._float("play/temperature", DEFAULT_TEMPERATURE), MIN_TEMPERATURE, MAX_TEMPERATURE)
 
     @temperature.setter
     def temperature(self, value: float) -> None:
@@ -117,7 +197,7 @@ class Settings:
 
     @property
     def response_gap_ms(self) -> int:
-        return int(_clamp(self._int("play/response_gap_ms", 600), 100, 5000))
+        return int(_clamp(self._int("play/response_gap_ms", DEFAULT_GAP_MS), *GAP_RANGE_MS))
 
     @response_gap_ms.setter
     def response_gap_ms(self, value: int) -> None:
@@ -125,7 +205,7 @@ class Settings:
 
     @property
     def response_length_s(self) -> float:
-        return _clamp(self._float("play/response_length_s", 8.0), 1.0, 60.0)
+        return _clamp(self._float("play/response_length_s", DEFAULT_LENGTH_S), *LENGTH_RANGE_S)
 
     @response_length_s.setter
     def response_length_s(self, value: float) -> None:
@@ -158,8 +238,17 @@ class Settings:
         self._set("play/scale", value)
 
     @property
+    def follow_key(self) -> bool:
+        """Key follows me (steerable models): on unless turned off."""
+        return self._bool("play/follow_key", True)
+
+    @follow_key.setter
+    def follow_key(self, on: bool) -> None:
+        self._set("play/follow_key", bool(on))
+
+    @property
     def qwerty_octave(self) -> int:
-        return int(_clamp(self._int("play/qwerty_base", 60), 24, 96))
+        return int(_clamp(self._int("play/qwerty_base", DEFAULT_BASE), MIN_BASE, MAX_BASE))
 
     @qwerty_octave.setter
     def qwerty_octave(self, value: int) -> None:

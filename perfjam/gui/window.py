@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QApplication,
     QFrame,
     QHBoxLayout,
@@ -22,49 +23,52 @@ from PySide6.QtWidgets import (
 from perfjam.controls import scale_histogram
 from perfjam.gui import theme
 from perfjam.gui.bridge import EngineBridge
-from perfjam.gui.controls import SidePanel, TransportBar
-from perfjam.gui.files import FileActions
+from perfjam.gui.controls import SidePanel
+from perfjam.gui.files import FileActions, same_file
 from perfjam.gui.keyboard import KeyboardWidget
-from perfjam.gui.messages import CAPTION_COLOURS, CAPTIONS, MessageBanner, show_about, show_shortcuts
+from perfjam.gui.menus import build_menus
+from perfjam.gui.messages import CAPTION_COLOURS, CAPTIONS, MessageBanner
 from perfjam.gui.pianoroll import PianoRollWidget
-from perfjam.gui.ports import PortWatcher
-from perfjam.gui.qwerty import QwertyPiano
-from perfjam.gui.settings import Settings
+from perfjam.gui.ports import PortPickers, PortWatcher
+from perfjam.gui.qwerty import DEFAULT_BASE, QwertyPiano
+from perfjam.gui.settings import DEFAULT_GAP_MS, DEFAULT_LENGTH_S, DEFAULT_TEMPERATURE, Settings
 from perfjam.gui.statusbar import StatusBar
-from perfjam.midi_io import MidiError, find_port
+from perfjam.gui.steering import Steering
+from perfjam.gui.takes import TakesDialog
+from perfjam.gui.transport import TransportBar
 from perfjam.recorder import default_recording_path, recordings_dir
 
 PENDING_S = 1.5  # how long a click wins over a status report that has not caught up yet
-TEMPERATURE_STEP = 0.05
+DEFAULT_SIZE = (1400, 880)  # a first start, or after Reset settings (at most the screen)
+# Keys a focused spin box uses itself: they never reach the window's shortcuts (temperature,
+# Answer now).
+EDIT_KEYS = frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Left, Qt.Key.Key_Right,
+                       Qt.Key.Key_PageUp, Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End,
+                       Qt.Key.Key_Return, Qt.Key.Key_Enter})
 
 
 @dataclass
 class Services:
-    """Where the window finds ports, models, soundfonts and the recordings folder."""
+    """Where the window finds ports, models (and a line about each), soundfonts (and the one the
+    synth plays) and the recordings folder."""
 
     list_ports: Callable[[], tuple[list[str], list[str]]] = lambda: ([], [])
     models: Callable[[], list[str]] = list
     soundfonts: Callable[[], list[str]] = list
     recordings_dir: Path = field(default_factory=recordings_dir)
     port_poll_ms: int = 2000
-
-
-def resolve_port(names: list[str], wanted: str | None) -> str | None:
-    """The listed port a remembered name means (as the engine finds it: exact, same device with
-    other ALSA numbers, or a unique part of a name); the name itself when none matches."""
-    if not wanted:
-        return None
-    try:
-        return names[find_port(names, wanted)]
-    except MidiError:
-        return wanted
+    describe_model: Callable[[str], str] = lambda _name: ""
+    model_steers: Callable[[str], bool] = lambda _name: False
+    playing_soundfont: Callable[[], str | None] = lambda: None
 
 
 class MainWindow(QMainWindow):
     def __init__(
         self, bridge: EngineBridge, settings: Settings, services: Services | None = None,
-        messages: tuple[tuple[str, str], ...] = (),
+        messages: Iterable[tuple[str, ...]] = (), ports: tuple[str | None, str | None] | None = None,
     ) -> None:
+        """``messages``: (text, level[, details[, key]]) to show at once; ``ports``: the MIDI
+        input and output this session plays with (default: the remembered ones)."""
         super().__init__()
         self.bridge = bridge
         self.settings = settings
@@ -73,90 +77,69 @@ class MainWindow(QMainWindow):
         self._pending: dict[str, float] = {}
         self._recording_path: str | None = None
         self._model_name: str | None = None
-        self._port_states: dict[str, str] = {}
         self._model_wanted: str | None = None  # a model being loaded, remembered once it runs
+        self._soundfont_wanted: str | None = None  # a SoundFont being loaded, remembered once it plays
         self.setWindowTitle("PerfJam")
-        self._build()
+        self._build(ports or (settings.midi_input, settings.midi_output))
         self.files = FileActions(self)
-        self._build_menus()
+        self.takes = TakesDialog(self)  # the takes list and the last-take chip
+        build_menus(self)
         self._connect()
         self._restore()
         QApplication.instance().installEventFilter(self)
-        for text, level in messages:
-            self.show_message(text, level)
+        for message in messages:
+            self.show_message(*message)
         if bridge.engine is None:
             self.roll.set_caption("No model loaded: choose one with File ▸ Open model (Ctrl+O)", theme.WARN)
 
     # ---- layout -------------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build(self, ports: tuple[str | None, str | None]) -> None:
+        """The window's minimum size is its layout's (Qt keeps it there, as fonts and style change):
+        every control has its full minimum size in it, and the banner floats, so that a message
+        never changes it."""
         central = QWidget()
         outer = QVBoxLayout(central)
         outer.setContentsMargins(10, 10, 10, 6)
         outer.setSpacing(8)
         self.transport = TransportBar()
         outer.addWidget(self.transport)
-        self.banner = MessageBanner()
-        outer.addWidget(self.banner)
         row = QHBoxLayout()
         row.setSpacing(8)
-        surface = QFrame()
-        surface.setObjectName("panel")
-        play = QVBoxLayout(surface)
+        self.surface = QFrame()
+        self.surface.setObjectName("panel")
+        play = QVBoxLayout(self.surface)
         play.setContentsMargins(8, 8, 8, 8)
         play.setSpacing(0)
         self.roll = PianoRollWidget()
         self.keyboard = KeyboardWidget()
         play.addWidget(self.roll, 1)
         play.addWidget(self.keyboard)
-        row.addWidget(surface, 1)
+        row.addWidget(self.surface, 1)
         self.side = SidePanel()
         row.addWidget(self.side)
         outer.addLayout(row, 1)
         self.setCentralWidget(central)
+        self.banner = MessageBanner()
+        self.banner.attach(self.surface)  # over the roll's top: a message never moves a control
         self.status_bar = StatusBar()
         self.setStatusBar(self.status_bar)
         self.qwerty = QwertyPiano(base=self.settings.qwerty_octave, parent=self)
         self.keyboard.set_key_labels(self.qwerty.labels())
         self.side.set_qwerty(self.qwerty.base, self.qwerty.velocity)
         self.ports = PortWatcher(self.services.list_ports, self.services.port_poll_ms, self)
-
-    def _action(self, menu: Any, text: str, slot: Callable, *keys: str) -> QAction:
-        action = QAction(text, self)
-        if keys:
-            action.setShortcuts([QKeySequence(k) for k in keys])
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        self._action(file, "Open &model…", self.files.open_model_file, "Ctrl+O")
-        self._action(file, "Open &SoundFont…", self.files.open_soundfont_file)
-        file.addSeparator()
-        self._action(file, "&Recordings folder", self.files.open_recordings_folder)
-        self._action(file, "&Export last take…", self.files.export_last_take, "Ctrl+E")
-        file.addSeparator()
-        self._action(file, "&Quit", self.close, "Ctrl+Q")
-        play = bar.addMenu("&Play")
-        self._action(play, "Start / stop", self.transport.play.toggle, "Space")
-        self._action(play, "Record", self.transport.record.toggle, "R")
-        self._action(play, "Panic (all notes off)", self.panic, "Esc")
-        play.addSeparator()
-        nudge = self.transport.nudge_temperature
-        self._action(play, "Temperature up", lambda: nudge(TEMPERATURE_STEP), "Up", "Right")
-        self._action(play, "Temperature down", lambda: nudge(-TEMPERATURE_STEP), "Down", "Left")
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&Keyboard shortcuts", lambda: show_shortcuts(self), "F1")
-        self._action(help_menu, "&About PerfJam", lambda: show_about(self))
+        self.pickers = PortPickers(self.side, self.settings, self.bridge, self.banner, self.ports, ports)
+        self.ports.stopped.connect(self.status_bar.show_midi_system)  # e.g. the JACK server stopped
+        self.ports.returned.connect(lambda _was: self.status_bar.show_midi_system(None))
+        self.steering = Steering(self)  # presets, Key follows me, Answer now, the key on the keyboard
 
     def _connect(self) -> None:
         b, t, s = self.bridge, self.transport, self.side
         b.noteEvent.connect(self._on_note)
         b.status.connect(self._on_status)
+        b.pedalEvent.connect(lambda r: self.roll.pedal(r.source, r.down, r.time_s))
+        b.plan.connect(lambda r: self.roll.set_plan(r.notes))
         b.error.connect(self._on_error)
-        b.engineChanged.connect(lambda _: self._send_all())
+        b.engineChanged.connect(lambda _: (self._send_all(), self.pickers.send_all()))
         self.roll.soundingChanged.connect(self.keyboard.set_lights)
         t.playToggled.connect(self._on_play)
         t.recordToggled.connect(self._on_record)
@@ -167,37 +150,35 @@ class MainWindow(QMainWindow):
         s.openModelRequested.connect(self.files.open_model_file)
         s.soundfontChosen.connect(self.load_soundfont)
         s.openSoundfontRequested.connect(self.files.open_soundfont_file)
-        s.midiInputChanged.connect(self._on_midi_input)
-        s.midiOutputChanged.connect(self._on_midi_output)
         s.responseChanged.connect(self._on_response)
         s.controlsChanged.connect(lambda *_: self._send_controls())
         for source in (self.keyboard, self.qwerty):
             source.noteOn.connect(b.human_note_on)
             source.noteOff.connect(b.human_note_off)
         self.qwerty.layoutChanged.connect(self._on_qwerty_layout)
-        self.ports.changed.connect(self._on_ports)
-        self.ports.failed.connect(lambda text: self.show_message(text, "warning"))
 
     def _restore(self) -> None:
         st = self.settings
         geometry = st.geometry
         if geometry is None or not self.restoreGeometry(geometry):
-            screen = QApplication.primaryScreen().availableGeometry()
-            self.resize(min(1400, screen.width()), min(880, screen.height()))
-            self.move(screen.center() - self.rect().center())
+            self._default_geometry()
         self.refresh_models(st.model)
-        self.side.set_soundfonts(self.services.soundfonts(), st.soundfont)
-        self._on_ports([], [])  # the remembered ports show even when MIDI cannot be listed
+        self.side.set_soundfonts(self.services.soundfonts(), self.playing_soundfont())
+        self.pickers.refresh([], [])  # the chosen ports show even when MIDI cannot be listed
         self.ports.refresh()
         self.side.set_response(st.response_gap_ms, st.response_length_s)
-        self.side.density.setCurrentIndex(min(st.density, self.side.density.count() - 1))
-        self.side.key.setCurrentIndex(max(0, self.side.key.findData(st.key)))
-        self.side.scale.setCurrentText(st.scale)
+        self.side.set_steering(st.density, st.key, st.scale)  # all three read before any is shown
         self.transport.set_playing(True)  # ready at once: play and PerfJam answers
         self.transport.set_temperature(st.temperature)
         self.transport.set_mode(st.mode)
         self.side.set_mode(st.mode)
+        self.steering.restore()
         self._send_all()
+
+    def _default_geometry(self) -> None:
+        screen = QApplication.primaryScreen().availableGeometry()
+        self.resize(min(DEFAULT_SIZE[0], screen.width()), min(DEFAULT_SIZE[1], screen.height()))
+        self.move(screen.center() - self.rect().center())
 
     def _send_all(self) -> None:
         """Tell a (new) engine everything the window shows."""
@@ -206,6 +187,22 @@ class MainWindow(QMainWindow):
         self.bridge.set_mode(self.transport.mode())
         self.bridge.set_response(self.side.gap.value(), self.side.length.value())
         self._send_controls()
+        self.steering.send_all()
+
+    def reset_settings(self) -> None:
+        """Forget every setting (File ▸ Reset settings): the controls go back to their defaults;
+        the model, sound and ports play on for now but are not remembered."""
+        self.settings.clear()
+        self.transport.set_temperature(DEFAULT_TEMPERATURE)
+        self.transport.set_mode("call")
+        self.side.set_response(DEFAULT_GAP_MS, DEFAULT_LENGTH_S)
+        self.side.set_steering(0, -1, self.settings.scale)
+        self.steering.reset()
+        self.qwerty.set_base(DEFAULT_BASE)
+        self._send_controls()
+        self._default_geometry()
+        self.settings.clear()  # what the controls wrote back are the defaults anyway
+        self.show_message("Settings reset: PerfJam will start as on its first day.", "info")
 
     # ---- engine -> window ---------------------------------------------------------------------
     def _on_note(self, r: Any) -> None:
@@ -241,26 +238,47 @@ class MainWindow(QMainWindow):
                 self.show_message(f"Model loaded: {s.model_name}", "info")
             if s.has_controls:
                 self._send_controls()
-        self._port_news(s)
+        wanted = self._soundfont_wanted
+        if wanted is not None and same_file(self.services.playing_soundfont(), wanted):
+            self.settings.soundfont, self._soundfont_wanted = wanted, None  # it plays: remember it
+        self.pickers.news(s)
+        self.steering.news(s)
         caption = CAPTIONS.get((s.state, s.mode), CAPTIONS.get((s.state, ""), ""))
         self.roll.set_caption(caption, CAPTION_COLOURS.get(s.state))
 
     def _on_error(self, message: str) -> None:
-        self.show_message(message, "error")
-        wanted = self._model_wanted
-        if wanted is not None and Path(wanted).name in message:  # that model failed to load
+        model, font = self._model_wanted, self._soundfont_wanted
+        if model is not None and Path(model).name in message:  # that model failed to load
             self._model_wanted = None
-            self.settings.remove_recent_model(wanted)
+            self.settings.remove_recent_model(model)
             self.refresh_models(self.settings.model)  # back to the one still playing
+            self.show_message(f"Could not open the model {Path(model).name}: PerfJam plays on with the "
+                              "one before.", "error", message)
+        elif font is not None and Path(font).name in message:  # that SoundFont failed to load
+            self._soundfont_wanted = None
+            playing = self.playing_soundfont()
+            self.side.set_soundfonts(self.services.soundfonts(), playing)
+            keeps = f"the sound stays {Path(playing).stem}" if playing else "the sound stays as it was"
+            self.show_message(f"Could not use the SoundFont {Path(font).name}: {keeps}.", "error", message)
+        else:
+            self.show_message(message, "error")
 
     def refresh_models(self, current: str | None) -> None:
         """The model picker: shipped models, recently opened files and the current one."""
         st = self.settings
         names = [*self.services.models(), *st.recent_models, *([st.model] if st.model else [])]
-        self.side.set_models(names, current)
+        if current:
+            names.append(current)
+        described = {name: self.services.describe_model(name) for name in dict.fromkeys(names)}
+        steerable = {name for name in described if self.services.model_steers(name)}
+        self.side.set_models(names, current, described, steerable)
 
-    def show_message(self, text: str, level: str = "error") -> None:
-        self.banner.show_message(text, level)
+    def playing_soundfont(self) -> str | None:
+        """The SoundFont the synth plays now (the remembered one when there is no synth)."""
+        return self.services.playing_soundfont() or self.settings.soundfont
+
+    def show_message(self, text: str, level: str = "error", details: str = "", key: str = "") -> None:
+        self.banner.show_message(text, level, details, key)
 
     # ---- window -> engine ---------------------------------------------------------------------
     def _on_play(self, on: bool) -> None:
@@ -278,7 +296,7 @@ class MainWindow(QMainWindow):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                self.show_message(f"Cannot record into {folder}: {exc}", "error")
+                self.show_message(f"Cannot record into {folder}.", "error", str(exc))
                 self.transport.set_recording(False)
                 return
             self.bridge.start_recording(str(default_recording_path(folder)))
@@ -315,35 +333,9 @@ class MainWindow(QMainWindow):
         self.bridge.load_model(name_or_path)
 
     def load_soundfont(self, path: str) -> None:
-        self.settings.soundfont = path
+        """Load in the engine; remembered once the synth plays it, forgotten if it fails."""
+        self._soundfont_wanted = path
         self.bridge.set_soundfont(path)
-
-    def _on_midi_input(self, name: str | None) -> None:
-        self.settings.midi_input = name
-        self.bridge.set_midi_input(name)
-
-    def _on_midi_output(self, name: str | None) -> None:
-        self.settings.midi_output = name
-        self.bridge.set_midi_output(name)
-
-    def _on_ports(self, inputs: list[str], outputs: list[str]) -> None:
-        """Hot-plug: refresh the pickers (the engine itself reopens a chosen port that returns)."""
-        self.side.set_ports(self.side.midi_in, inputs, resolve_port(inputs, self.settings.midi_input))
-        self.side.set_ports(self.side.midi_out, outputs, resolve_port(outputs, self.settings.midi_output))
-
-    def _port_news(self, s: Any) -> None:
-        """A message when a chosen port goes away or comes back."""
-        ports = (("input", s.midi_in, s.midi_in_state), ("output", s.midi_out, s.midi_out_state))
-        for kind, name, state in ports:
-            before = self._port_states.get(kind)
-            self._port_states[kind] = state
-            if before is None or before == state or not name:
-                continue
-            if state == "disconnected":
-                self.show_message(f"MIDI {kind} {name!r} went away; it will reconnect when it comes back.",
-                                  "warning")
-            elif state == "connected" and before == "disconnected":
-                self.show_message(f"MIDI {kind} {name!r} is back.", "info")
 
     def _on_qwerty_layout(self) -> None:
         self.keyboard.set_key_labels(self.qwerty.labels())
@@ -352,13 +344,20 @@ class MainWindow(QMainWindow):
 
     def panic(self) -> None:
         self.qwerty.release_all()
+        self.takes.stop_playback()
         self.bridge.panic()
         self.roll.release_all()
         self.keyboard.clear()
 
     # ---- keys and closing ---------------------------------------------------------------------
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+        kind = event.type()
+        if kind == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            spin = obj if isinstance(obj, QAbstractSpinBox) else getattr(obj, "parent", lambda: None)()
+            if isinstance(spin, QAbstractSpinBox) and event.key() in EDIT_KEYS:
+                event.accept()  # the focused box steps its value; the temperature stays
+                return True
+        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
             if isinstance(obj, QWidget) and obj.window() is self and self.qwerty.handle(event):
                 return True
         return super().eventFilter(obj, event)
@@ -376,6 +375,7 @@ class MainWindow(QMainWindow):
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()
         self.ports.stop()
+        self.takes.stop_playback()  # before the synth it plays through closes
         self.bridge.shutdown()  # releases every note, finalises the recording
         if self._recording_path:
             self.files.take_finished(self._recording_path)

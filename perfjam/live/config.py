@@ -10,6 +10,7 @@ from perfjam.generation import MAX_NOTE_S
 MODES = ("call", "duet", "solo")
 VIRTUAL_INPUT = "PerfJam In"
 VIRTUAL_OUTPUT = "PerfJam Out"
+INPUT_CLIENT, OUTPUT_CLIENT = "perfjam-in", "perfjam-out"  # the engine's MIDI client names
 HUMAN_STUCK_NOTE_S = 30.0  # a human key with no note-off this long is released (a lost note-off)
 
 

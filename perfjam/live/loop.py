@@ -28,7 +28,7 @@ from perfjam.live.outlets import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, 
 from perfjam.live.policy import TurnPolicy
 from perfjam.live.ports import EnginePorts
 from perfjam.live.realtime import QuietGC, TimingStat, raise_priority, shorten_gil_switch
-from perfjam.live.reports import ErrorReport, NoteReport, StatusReport
+from perfjam.live.reports import ErrorReport, NoteReport, PedalReport, PlanReport, StatusReport
 from perfjam.live.sender import AiSender
 from perfjam.live.status import run_stats, status_report
 from perfjam.live.stream import LiveStream, warm_up
@@ -37,6 +37,7 @@ from perfjam.model import ModelError, PerformanceModel, Sampler
 
 SLOW_WORK_CLEARANCE_S = 0.004  # port checks and status only when no AI note is due this soon
 SAFETY_CHECK_S = 0.1  # how often the stuck-note safety nets look
+PLAN_INTERVAL_S = 0.04  # the look-ahead is reported at most this often (the GUI draws it faintly)
 _perf = time.perf_counter
 
 
@@ -94,7 +95,8 @@ class EngineLoop:
         if cfg.mode == "solo" and cfg.primer:
             self.load_primer(cfg.primer)
         now = _perf()
-        self.next_status_s = self.next_check_s = self.next_safety_s = now
+        self.next_status_s = self.next_check_s = self.next_safety_s = self.next_plan_s = now
+        self.plan: tuple = ()
         self.steps_mark = (now, 0)
         self.events_per_s = 0.0
         self.started_s = now
@@ -207,6 +209,7 @@ class EngineLoop:
 
     def _human(self, time_s: float, msg) -> None:
         """Thru first: synth and MIDI out, then recording, report, and the model's queue."""
+        pedal_was_down = self.outlets.human_pedal_down
         if len(msg) < 3 or not self.outlets.human(msg):
             return
         kind = msg[0] & 0xF0
@@ -222,6 +225,10 @@ class EngineLoop:
             if msg[1] == self.answer_cc and msg[2] >= 64:
                 self.answer_now()
             return  # other controllers sound, but neither the take nor the model has them
+        elif kind == CONTROL_CHANGE and self.cfg.note_reports:
+            down = self.outlets.human_pedal_down
+            if down != pedal_was_down:  # the pedal lane of the GUI's roll
+                self.reports.put(PedalReport("human", down, time_s))
         self.takes.add(time_s, HUMAN, msg)
         if kind != PITCH_BEND:
             self.human_queue.append((time_s, msg))
@@ -359,6 +366,12 @@ class EngineLoop:
         if now >= self.next_safety_s:
             self.next_safety_s = now + SAFETY_CHECK_S
             self._safety_nets(now)
+        if self.cfg.note_reports and now >= self.next_plan_s:
+            self.next_plan_s = now + PLAN_INTERVAL_S
+            plan = tuple((n.time_s, n.pitch, n.velocity) for n in pending if n.is_on)
+            if plan != self.plan:
+                self.plan = plan
+                self.reports.put(PlanReport(plan, now))
         if now >= self.next_status_s:
             self.next_status_s = now + self.cfg.status_interval_s
             self._status_turn(now)

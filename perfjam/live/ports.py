@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from perfjam import midi_io
-from perfjam.live.config import MidiSettings
+from perfjam.live.config import INPUT_CLIENT, OUTPUT_CLIENT, MidiSettings
 from perfjam.live.realtime import above_this_thread
 
 _perf = time.perf_counter
@@ -64,7 +64,7 @@ class EnginePorts:
             self.input.close()
             self.input = None
         if name:
-            self.input = self._open(midi_io.MidiInput, name, virtual, "perfjam-in", raise_errors)
+            self.input = self._open(midi_io.MidiInput, name, virtual, INPUT_CLIENT, raise_errors)
 
     def open_output(self, name: str | None, virtual: bool, raise_errors: bool = False) -> None:
         self.out_name, self.out_virtual = name, virtual
@@ -74,7 +74,7 @@ class EnginePorts:
             self.output.close()
             self.output = None
         if name:
-            self.output = self._open(midi_io.MidiOutput, name, virtual, "perfjam-out", raise_errors)
+            self.output = self._open(midi_io.MidiOutput, name, virtual, OUTPUT_CLIENT, raise_errors)
 
     def _open(self, cls, name: str, virtual: bool, client_name: str, raise_errors: bool):
         try:

@@ -15,6 +15,23 @@ class NoteReport:
     time_s: float  # human: arrival (callback stamp); ai: its scheduled time
 
 
+@dataclass(frozen=True, slots=True)
+class PedalReport:
+    source: str  # "human"
+    down: bool  # the sustain pedal went down (True) or up
+    time_s: float  # arrival (callback stamp)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanReport:
+    """The AI's look-ahead: the note-ons generated but not yet sounding, (time_s, pitch, velocity)
+    with time_s their scheduled perf_counter time; each report replaces the last (a rollback
+    withdraws what it dropped)."""
+
+    notes: tuple[tuple[float, int, int], ...]
+    time_s: float
+
+
 @dataclass(frozen=True)
 class StatusReport:
     midi_in: str  # port name ("" = none)

@@ -10,6 +10,8 @@ from typing import Any, Self
 
 import rtmidi
 
+from perfjam.midi_io import jack_log
+
 ENV_API = "PERFJAM_MIDI_API"
 API_NAMES: dict[str, int] = {
     "alsa": rtmidi.API_LINUX_ALSA,
@@ -23,6 +25,7 @@ _API_HINTS = {
     "jack": "is a JACK server running (and JACK_DEFAULT_SERVER set to its name if it has one)?",
 }
 _ALSA_ADDRESS = re.compile(r"\s+\d+:\d+$")  # "Piano:Piano MIDI 1 20:0": the client:port numbers
+SERVER_STOPPED = "the JACK server stopped"  # a kept client's server went away (jack_log.server_losses)
 
 
 class MidiError(RuntimeError):
@@ -59,7 +62,9 @@ def create_client(cls: Callable[..., Any], api: str | None, client_name: str,
                   **options: Any) -> tuple[str, Any]:
     """(API name, rtmidi.MidiIn / MidiOut). "auto" on Linux tries ALSA, then JACK: rtmidi raises
     instead of falling back when there is no ALSA sequencer. Holds the GIL while it opens the
-    client (40-160 ms under JACK on a loaded machine)."""
+    client (40-160 ms under JACK on a loaded machine). JACK's own messages are kept, not printed
+    (``jack_log``)."""
+    jack_log.install()
     name = (api or default_api()).strip().lower()
     if name != "auto":
         return name, _create_with(cls, name, client_name, **options)
@@ -106,10 +111,20 @@ class PortLister:
         self._api_wanted, self._client_name = api, client_name
         self.api: str | None = None  # the API actually opened, after the first listing
         self._clients: dict[type, Any] = {}
+        self._losses = jack_log.server_losses()
+
+    @property
+    def server_lost(self) -> bool:
+        """Its JACK server went away since its clients were opened (they list stale ports)."""
+        return self.api == "jack" and bool(self._clients) and jack_log.server_losses() != self._losses
 
     def _client(self, cls: type) -> Any:
+        if self.server_lost:
+            raise MidiError(SERVER_STOPPED)
         rt = self._clients.get(cls)
         if rt is None:
+            if not self._clients:
+                self._losses = jack_log.server_losses()
             self.api, rt = create_client(cls, self.api or self._api_wanted, self._client_name)
             self._clients[cls] = rt
         return rt
@@ -127,8 +142,12 @@ class PortLister:
         return self.inputs(), self.outputs()
 
     def close(self) -> None:
+        lost = self.server_lost
         for rt in self._clients.values():
-            rt.delete()
+            if lost:
+                jack_log.keep_forever(rt)  # closing it may crash (see jack_log.keep_forever)
+            else:
+                rt.delete()
         self._clients.clear()
 
     def __enter__(self) -> Self:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal, Self
 import rtmidi
 
 from perfjam.codec.pedal import SUSTAIN_CC as CC_SUSTAIN
+from perfjam.midi_io import jack_log
 from perfjam.midi_io.apis import MidiPortError, create_client, find_port, port_key
 from perfjam.midi_io.arrival import ArrivalClock
 
@@ -32,6 +33,7 @@ class _Port:
 
     def __init__(self, port: str | int, api: str | None, virtual: bool, client_name: str, port_label: str):
         self.api, self._rt = create_client(self._rt_class, api, client_name, **self._client_options())
+        self._losses = jack_log.server_losses() if self.api == "jack" else None  # see _server_lost
         self.virtual = virtual
         self._port_label = port_label
         self._state: PortState = "disconnected"
@@ -73,6 +75,17 @@ class _Port:
     def _on_disconnect(self) -> None:
         """Clean-up after the port went away."""
 
+    def _server_lost(self) -> bool:
+        """Its JACK server went away: the client is never touched again (``jack_log.keep_forever``)."""
+        return self._losses is not None and jack_log.server_losses() != self._losses
+
+    def _lose_server(self) -> bool:
+        if self._state != "connected":
+            return False
+        self._state = "disconnected"  # for good: only a new port (a new client) reconnects
+        self._on_disconnect()
+        return True
+
     def _open(self, index: int) -> None:
         self._rt.close_port()
         self._prepare()
@@ -88,8 +101,13 @@ class _Port:
         port's own client (no new client). ``quick``, while disconnected: only when the number of
         ports changed since the last listing (one cheaper query), for frequent checks; a full
         check now and then catches a port that was replaced by another between two checks.
-        Virtual ports never go away. A port that vanishes and returns between two checks is missed."""
-        if self._state == "closed" or self.virtual:
+        Virtual ports never go away. A port that vanishes and returns between two checks is missed.
+        A port whose JACK server stopped stays "disconnected": open a new one once it is back."""
+        if self._state == "closed":
+            return False
+        if self._server_lost():
+            return self._lose_server()
+        if self.virtual:
             return False
         try:
             if quick and self._state == "disconnected" and self._rt.get_port_count() == self._ports_seen:
@@ -119,6 +137,9 @@ class _Port:
         if self._state == "closed":
             return
         self._state = "closed"
+        if self._server_lost():
+            jack_log.keep_forever(self._rt)  # closing it may crash (see jack_log.keep_forever)
+            return
         self._rt.close_port()
         self._rt.delete()
 
@@ -254,6 +275,9 @@ class MidiOutput(_Port):
     def send(self, message: Sequence[int]) -> bool:
         """Send raw bytes; False if dropped (not connected)."""
         if self._state != "connected" or not message:
+            return False
+        if self._losses is not None and self._server_lost():
+            self._lose_server()
             return False
         try:
             self._rt.send_message(message)

@@ -1,0 +1,46 @@
+"""Test helpers: JACK servers with the dummy backend (no sound card), started and stopped by tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+
+def answers(env: dict[str, str] | None = None) -> bool:
+    """True when ``jack_lsp`` reaches the server named by JACK_DEFAULT_SERVER (never starts one)."""
+    env = {**os.environ, **(env or {}), "JACK_NO_START_SERVER": "1"}
+    try:
+        return subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def start(name: str, log, sync: bool = True, timeout_s: float = 10.0) -> subprocess.Popen:
+    """A jackd named ``name`` (dummy backend, 48 kHz, 128 frames, no realtime), once it answers;
+    its output goes to the open file ``log``."""
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        pytest.skip("jackd not installed (apt install jackd2); MIDI/JACK tests need a JACK server")
+    proc = subprocess.Popen([jackd, "--no-realtime", *(["--sync"] if sync else []), "-n", name, "-d", "dummy",
+                             "-r", "48000", "-p", "128"], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
+    deadline = time.monotonic() + timeout_s
+    while not answers({"JACK_DEFAULT_SERVER": name}):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            pytest.fail(f"the JACK server {name} did not start (see {getattr(log, 'name', 'its log')})")
+        time.sleep(0.05)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,101 @@
+"""Audio & MIDI settings (issue 11, §1): the dialog's settings stick; the answer controller applies
+at once, the others say that they wait for a restart and then shape the engine and the synth."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+import test_gui_app  # noqa: E402
+from PySide6.QtWidgets import QApplication, QDialog, QLabel  # noqa: E402
+
+from perfjam.audio_drivers import DEFAULT_AUDIO_DRIVERS, ENV_AUDIO_DRIVERS, NO_AUDIO, preferred_first  # noqa: E402
+from perfjam.gui.preferences import NEXT_START, RESTART_MESSAGE, PreferencesDialog  # noqa: E402
+from perfjam.gui.settings import Settings  # noqa: E402
+
+harness = test_gui_app.harness  # the window on a real engine, built as `perfjam` builds it
+
+
+def _open(window) -> PreferencesDialog:
+    (action,) = [a for a in window.menuBar().actions()[0].menu().actions()
+                 if a.text().replace("&", "") == "Audio and MIDI settings…"]
+    assert {k.toString() for k in action.shortcuts()} == {"Ctrl+,"}
+    action.trigger()
+    (dialog,) = [w for w in QApplication.topLevelWidgets()
+                 if isinstance(w, PreferencesDialog) and w.isVisible()]
+    assert dialog.isModal()  # window-modal (``open``): the music plays on behind it
+    return dialog
+
+
+def test_audio_and_midi_settings_stick_and_the_answer_controller_applies_at_once(harness, tmp_path, qtbot):
+    path = tmp_path / "prefs.ini"
+    h = harness(settings_path=path)
+    h.status(lambda s: True)
+    assert h.engine.query(lambda loop: loop.answer_cc) == 67  # the soft pedal by default
+    dialog = _open(h.window)
+    assert dialog.answer_cc.currentData() == 67 and dialog.driver.currentData() is None
+    dialog.driver.setCurrentIndex(dialog.driver.findData("jack"))
+    dialog.thru.setChecked(True)
+    dialog.thru_channel.setValue(5)
+    dialog.out_channel.setValue(3)
+    dialog.seed.setValue(1234)
+    dialog.answer_cc.setCurrentIndex(dialog.answer_cc.findData(66))
+    dialog.accept()
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert h.engine.query(lambda loop: loop.answer_cc) == 66  # at once
+    assert h.window.banner.messages()[-1].text == RESTART_MESSAGE  # the others wait for a restart
+    kept = Settings(path)
+    assert (kept.audio_driver, kept.midi_thru, kept.thru_channel, kept.out_channel, kept.seed,
+            kept.answer_cc) == ("jack", True, 5, 3, 1234, 66)
+
+    again = _open(h.window)  # shows what was saved; what needs a restart is marked
+    assert (again.driver.currentData(), again.thru.isChecked(), again.thru_channel.value(),
+            again.out_channel.value(), again.seed.value(), again.answer_cc.currentData()) == \
+        ("jack", True, 5, 3, 1234, 66)
+    labels = {label.text() for label in again.findChildren(QLabel)}
+    assert {"Audio driver" + NEXT_START, "MIDI thru" + NEXT_START, "Random seed" + NEXT_START,
+            "PerfJam's notes on channel" + NEXT_START} <= labels
+    assert "Answer now with" in labels  # applies at once: no mark
+    again.answer_cc.setCurrentIndex(again.answer_cc.findData(None))  # "None": no controller answers
+    again.accept()
+    assert h.engine.query(lambda loop: loop.answer_cc) is None and Settings(path).answer_cc is None
+    assert h.window.banner.messages()[-1].text == RESTART_MESSAGE  # (from before: nothing new to restart)
+
+
+def test_the_saved_settings_shape_the_next_start(harness, tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_AUDIO_DRIVERS, raising=False)
+    path = tmp_path / "next.ini"
+    st = Settings(path)
+    st.midi_thru, st.thru_channel, st.out_channel, st.seed, st.answer_cc = True, 4, 2, 77, 69
+    st.audio_driver = NO_AUDIO
+    st.sync()
+    h = harness(settings_path=path, no_audio=False)  # no --no-audio: the settings' driver choice counts
+    assert h.startup.synth is not None and h.startup.synth.config.audio_drivers == ()
+    midi, config = h.engine.midi, h.engine.config
+    assert (midi.thru, midi.thru_channel, midi.out_channel) == (True, 3, 1)  # 0-based on the wire
+    assert (config.seed, config.answer_cc) == (77, 69)
+    assert h.engine.query(lambda loop: loop.answer_cc) == 69
+
+
+def test_the_chosen_audio_driver_is_tried_first_then_the_others():
+    assert preferred_first(None) == DEFAULT_AUDIO_DRIVERS
+    assert preferred_first(NO_AUDIO) == ()
+    jack_first = preferred_first("jack")
+    assert jack_first[0] == "jack" and sorted(jack_first) == sorted(DEFAULT_AUDIO_DRIVERS)
+
+
+def test_bad_audio_and_midi_values_in_the_settings_file_fall_back(tmp_path):
+    path = tmp_path / "garbage.ini"
+    path.write_text("[midi]\nout_channel=99\nthru_channel=abc\nanswer_cc=300\nthru=maybe\n"
+                    "[play]\nseed=-5\nfollow_key=false\n")
+    st = Settings(path)
+    assert (st.out_channel, st.thru_channel, st.answer_cc, st.midi_thru) == (16, 2, None, False)
+    assert st.seed is None and st.follow_key is False
+    fresh = Settings(tmp_path / "fresh.ini")
+    assert (fresh.answer_cc, fresh.out_channel, fresh.thru_channel, fresh.follow_key, fresh.seed,
+            fresh.audio_driver) == (67, 1, 2, True, None, None)
