@@ -239,3 +239,20 @@ def test_evaluate_scores_the_same_nll_with_torch_and_onnx(models, tmp_path, caps
         stats = onnx_report["sample_stats"]
         assert stats["data"]["performances"] == 3 and stats["samples"]["performances"] == 2
         assert stats["data"]["stuck_notes"] == 0 and 0.0 < stats["data"]["notes_per_s"] < 20.0
+
+
+def test_evaluate_free_scores_a_conditioned_model_without_the_files_controls(models, tmp_path, capsys):
+    from training import evaluate
+
+    _write_midi_files(tmp_path, 2)
+    reports = {}
+    for model_key in ("conditioned", "conditioned.pt"):
+        for free in (False, True):
+            argv = ["--model", str(models[model_key]), "--midi-dir", str(tmp_path)] + (["--free"] if free else [])
+            assert evaluate.main(argv) == 0
+            reports[model_key, free] = json.loads(capsys.readouterr().out)
+    assert reports["conditioned", True]["controls"] == "no-control (free)"
+    assert reports["conditioned", True]["nll_per_event"] == pytest.approx(
+        reports["conditioned.pt", True]["nll_per_event"], abs=1e-5), "torch and ONNX agree when free too"
+    assert reports["conditioned", True]["nll_per_event"] != pytest.approx(
+        reports["conditioned", False]["nll_per_event"], abs=1e-6), "the controls are really left out"

@@ -1,6 +1,6 @@
 """The shipped models (assets/models/): metadata, a sample that sounds like piano, the density control.
 
-The three models ship with the app, so a missing file fails. ``PERFJAM_SHIPPED_MODELS_DIR`` points
+The two models ship with the app, so a missing file fails. ``PERFJAM_SHIPPED_MODELS_DIR`` points
 the tests at another folder (e.g. candidate exports before they are copied to assets/models/).
 Each ships as NAME.onnx, int8 where that costs <= 0.01 nats/event (see assets/models/README.md).
 The whole file runs in well under a minute on two CPU cores.
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from perfjam.codec.events import VOCAB_DYNAMICS, VOCAB_NO_DYNAMICS, Vocab
-from perfjam.controls import LEGACY_CONTROL_SIZE, control_vector, layout_for
+from perfjam.controls import CONTROL_SIZE, layout_for, requested_control
 from perfjam.model import MODELS_DIR, PerformanceModel
 
 pytest.importorskip("matplotlib")  # training.listen draws piano rolls and shows progress (train extras)
@@ -25,14 +25,12 @@ from training.listen import density_sweep, describe, sample_performance  # noqa:
 
 SHIPPED_DIR = Path(os.environ.get("PERFJAM_SHIPPED_MODELS_DIR") or MODELS_DIR)
 MODELS: dict[str, tuple[Vocab, int]] = {  # name -> (vocabulary, control size)
-    "perfjam-dynamics": (VOCAB_DYNAMICS, 0),
+    "perfjam-dynamics": (VOCAB_DYNAMICS, CONTROL_SIZE),  # the default: plays freely, steers when asked
     "perfjam-nodynamics": (VOCAB_NO_DYNAMICS, 0),
-    "perfjam-control": (VOCAB_DYNAMICS, LEGACY_CONTROL_SIZE),  # trained before the no-control flag
 }
 VARIANTS = list(MODELS)
 SAMPLE_S = 30.0
 NOTES_PER_S_RANGE = (1.0, 30.0)  # broad: real piano music (ASAP test segments: 5-95 % is 2.5-21)
-SAMPLE_DENSITY = 8.0  # what the conditioned model is asked for in the 30-s sample
 SWEEP_S, SWEEP_SEEDS = 20.0, 3
 # Real piano at 30 notes/s takes about 120 events/s (ASAP: 37 on average); the cap bounds the runtime.
 MAX_EVENTS_PER_S = 120.0
@@ -67,7 +65,7 @@ def test_metadata_names_vocabulary_controls_and_nll(variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_a_30_s_sample_sounds_like_piano(variant):
     model = _load(variant)
-    control = control_vector(SAMPLE_DENSITY) if model.info.has_controls else None
+    control = requested_control(model.info.control_size)  # as the app plays it: freely
     sample = sample_performance(model, SAMPLE_S, temperature=1.0, seed=0, control=control,
                                 max_events_per_s=MAX_EVENTS_PER_S)
     assert sample.seconds > SAMPLE_S, f"{variant}: over {MAX_EVENTS_PER_S:g} events/s, the sample ended early"
@@ -79,7 +77,7 @@ def test_a_30_s_sample_sounds_like_piano(variant):
     assert low <= stats["notes_per_s"] <= high, f"{variant}: notes/s outside {NOTES_PER_S_RANGE}: {summary}"
 
 
-@pytest.mark.parametrize("variant", ["perfjam-control"])
+@pytest.mark.parametrize("variant", [v for v, (_vocab, size) in MODELS.items() if size])
 def test_generated_density_tracks_the_requested_density(variant):
     model = _load(variant)
     low, high = density_sweep(model, [LOW_DENSITY, HIGH_DENSITY], seconds=SWEEP_S, samples=SWEEP_SEEDS,

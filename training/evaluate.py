@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N files")
     p.add_argument("--max-events", type=int, default=None, help="score only the first N events of each file")
     p.add_argument("--batch-size", type=int, default=16, help="files per torch batch (.pt models)")
+    p.add_argument("--free", action="store_true",
+                   help="conditioned models: score with the 'no control' vector (how the app plays by "
+                        "default) instead of the file's own controls")
     p.add_argument("--sample-stats", action="store_true", help="also compare statistics of generated samples")
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--seconds", type=float, default=30.0)
@@ -156,17 +159,19 @@ def evaluate(args: argparse.Namespace) -> dict:
         vocab, args.midi_dir, args.split_csv, args.split, args.data, args.limit, args.max_events
     )
     if torch_model is not None:
-        nll = torch_nll(torch_model, sequences, batch_files=args.batch_size, grammar_modes=modes)
+        nll = torch_nll(torch_model, sequences, batch_files=args.batch_size, grammar_modes=modes,
+                        free=args.free)
     else:
         bar = _progress_bar(sum(len(s) - 1 for s in sequences))
         try:
-            nll = onnx_nll(onnx_model, sequences, bar.update if bar is not None else None, modes)
+            nll = onnx_nll(onnx_model, sequences, bar.update if bar is not None else None, modes, args.free)
         finally:
             if bar is not None:
                 bar.close()
     report: dict = {
         "model": str(args.model),
         "backend": "torch" if torch_model is not None else "onnxruntime",
+        "controls": "no-control (free)" if args.free else "the file's",
         "vocab": vocab.name,
         "files": len(sequences),
         "events": nll.events,

@@ -18,7 +18,7 @@ import numpy as np
 from perfjam.codec.events import Vocab
 from perfjam.codec.grammar import grammar_log_probs, sequence_masks
 from perfjam.codec.midifile import encode_midi
-from perfjam.controls import controls_for_events
+from perfjam.controls import controls_for_events, no_control_vector
 from perfjam.model import PerformanceModel
 from training.model import PerformanceRNN
 
@@ -89,12 +89,21 @@ def load_eval_sequences(
 
 
 
+def free_controls(sequences: Sequence[np.ndarray], control_size: int) -> list[np.ndarray]:
+    """The "no control" vector at every input of every file: a conditioned model playing freely."""
+    vector = no_control_vector(control_size)
+    return [np.broadcast_to(vector, (len(seq), control_size)) for seq in sequences]
+
+
 def torch_nll(model: PerformanceRNN, sequences: Sequence[np.ndarray], batch_files: int = 16,
-              grammar_modes: Sequence[str] = ()) -> NllResult:
-    """Full-stream NLL with torch (``training.evaluate_lib.stream_scores``, shared with the trainer)."""
+              grammar_modes: Sequence[str] = (), free: bool = False) -> NllResult:
+    """Full-stream NLL with torch (``training.evaluate_lib.stream_scores``, shared with the trainer);
+    ``free``: a conditioned model scored with the "no control" vector instead of the file's controls."""
     from training.evaluate_lib import stream_scores
 
-    s = stream_scores(model, sequences, "cpu", grammar_modes=grammar_modes, batch_files=batch_files)
+    size = model.config.control_size
+    controls = free_controls(sequences, size) if free and size else None
+    s = stream_scores(model, sequences, "cpu", controls, grammar_modes=grammar_modes, batch_files=batch_files)
 
     def total(mean: float) -> float:
         return mean * s.events if s.events else 0.0
@@ -124,9 +133,10 @@ def onnx_nll(
     sequences: Sequence[np.ndarray],
     progress: Callable[[int], None] | None = None,
     grammar_modes: Sequence[str] = (),
+    free: bool = False,
 ) -> NllResult:
     """Full-stream NLL through ``perfjam.model``, one event at a time (the app's path), and with
-    ``grammar_modes`` the NLL under the grammar in each mode."""
+    ``grammar_modes`` the NLL under the grammar in each mode; ``free``: see ``torch_nll``."""
     vocab = model.info.vocab
     total, count, violations = 0.0, 0, 0
     grammar_totals = dict.fromkeys(grammar_modes, 0.0)
@@ -134,7 +144,10 @@ def onnx_nll(
         seq = np.asarray(seq, np.int64)
         if len(seq) < 2:
             continue
-        controls = input_controls(seq, vocab) if model.info.has_controls else None
+        controls = None
+        if model.info.has_controls:
+            controls = (free_controls([seq], model.info.control_size)[0] if free
+                        else input_controls(seq, vocab))
         model.reset()
         logits = np.empty((len(seq) - 1, vocab.size), np.float32)
         for i in range(len(seq) - 1):
