@@ -248,7 +248,8 @@ def test_evaluate_free_scores_a_conditioned_model_without_the_files_controls(mod
     reports = {}
     for model_key in ("conditioned", "conditioned.pt"):
         for free in (False, True):
-            argv = ["--model", str(models[model_key]), "--midi-dir", str(tmp_path)] + (["--free"] if free else [])
+            argv = ["--model", str(models[model_key]), "--midi-dir", str(tmp_path)]
+            argv += ["--free"] if free else []
             assert evaluate.main(argv) == 0
             reports[model_key, free] = json.loads(capsys.readouterr().out)
     assert reports["conditioned", True]["controls"] == "no-control (free)"
