@@ -286,10 +286,10 @@ class EngineLoop:
 
     # --- AI output -----------------------------------------------------------------------------------
     def release_ai(self) -> None:
-        """Note-offs now for every sounding AI note; the model hears them."""
+        """Note-offs now for every sounding AI note; the model hears them. The look-ahead must
+        be empty (rolled back and committed: ``hear_humans``, ``stop_ai``)."""
         now = _perf()
         self._flush_humans(now)  # the human's finished steps first: the offs must not pass them
-        self.stream.discard_to_now(self.clock.step_at(now))
         step = max(self.clock.step_at(now), self.stream.step)
         for note in self.stream.release_ai(step, self.control):
             self.sender.send_now(note)

@@ -42,7 +42,7 @@ from perfjam.codec.events import (
 )
 from perfjam.codec.grammar import GRAMMAR_MODES, GrammarState, mode_for_model
 from perfjam.codec.stream import StreamEncoder
-from perfjam.controls import DEFAULT_NOTES_PER_S, control_vector
+from perfjam.controls import requested_control
 from perfjam.live.clock import AiNote, Clock, HeardNote
 
 _TS, _VEL, _NOTE, _NOOP = 0, 1, 2, 3
@@ -50,8 +50,8 @@ _TS, _VEL, _NOTE, _NOOP = 0, 1, 2, 3
 
 def warm_up(model, control=None) -> None:
     """A few steps, then the zero state again: onnxruntime's first runs are slow."""
-    if model.info.has_controls and control is None:
-        control = control_vector(DEFAULT_NOTES_PER_S, None, model.info.control_size)
+    if control is None:
+        control = requested_control(model.info.control_size)
     for _ in range(5):
         model.step(0, control)
     model.reset()
