@@ -16,6 +16,7 @@ DEFAULT_AUDIO_DRIVERS = ("pulseaudio", "jack", "alsa", "sdl2")
 ENV_AUDIO_DRIVERS = "PERFJAM_AUDIO_DRIVERS"  # e.g. "jack,alsa": the order to try instead
 DEFAULT_JACK_NAME = "perfjam"  # the synth's JACK client: ports NAME:left / NAME:right
 NO_AUDIO = "none"  # a choice of driver: play silently (MIDI out only)
+AUDIO_LOST = "audio lost"  # a synth's status while its driver's server is away: "audio lost: jack"
 
 
 def audio_drivers(requested: Sequence[str] | None = None, no_audio: bool = False) -> tuple[str, ...]:

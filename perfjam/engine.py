@@ -147,6 +147,23 @@ class Engine:
     def set_midi_output(self, name: str | None, virtual: bool = False) -> None:
         self._put("midi_output", name, virtual)
 
+    def set_audio_drivers(self, drivers) -> None:
+        """Play through the first of these FluidSynth audio drivers that works (empty: no audio);
+        reopened off the engine thread, then a new status says which."""
+        self._put("audio_drivers", tuple(str(d) for d in drivers))
+
+    def set_midi_channels(self, out_channel: int, thru: bool, thru_channel: int) -> None:
+        """MIDI out: the AI's channel, MIDI thru on/off and its channel (0-based); what sounds on
+        the old channels is released first."""
+        for channel in (out_channel, thru_channel):
+            if not 0 <= int(channel) <= 15:
+                raise ValueError(f"a MIDI channel is 0..15, got {channel!r}")
+        self._put("midi_channels", int(out_channel), bool(thru), int(thru_channel))
+
+    def set_seed(self, seed: int | None) -> None:
+        """The sampler's random seed from now on (None: random); the look-ahead is redrawn."""
+        self._put("seed", None if seed is None else int(seed))
+
     def human_note_on(self, pitch: int, velocity: int) -> None:
         self.inbox.put((_perf(), (0x90, int(pitch), max(1, min(127, int(velocity))))))
 

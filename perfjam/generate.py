@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render_wavs(midi_paths: Sequence[Path], soundfont: Path | None) -> list[Path]:
-    from perfjam.synth import render_midi_to_wav  # pyfluidsynth only when WAVs are asked for
+    from perfjam.render import render_midi_to_wav  # pyfluidsynth only when WAVs are asked for
 
     wavs = []
     for midi_path in midi_paths:

@@ -27,7 +27,7 @@ import onnxruntime as ort
 
 from perfjam.codec.events import Vocab, vocab_by_name
 from perfjam.codec.grammar import RENORMALIZE, mode_for_model
-from perfjam.controls import fit_control
+from perfjam.controls import fit_control, requested_control
 from perfjam.sampling import NO_GRAMMAR, SAMPLING_MODES, Sampler, grammar_probabilities
 
 __all__ = ["DEFAULT_MODEL", "MODELS_DIR", "NO_GRAMMAR", "SAMPLING_MODES", "ModelError", "ModelInfo",
@@ -267,6 +267,15 @@ class PerformanceModel:
         """Back to the zero state (as at the start of every training sequence)."""
         self._h[self._current].fill(0.0)
         self._c[self._current].fill(0.0)
+
+    def warm_up(self, control: np.ndarray | None = None) -> None:
+        """A few steps, then the zero state again: onnxruntime's first runs are slow (a live
+        engine warms a model up before it plays). ``control`` None: play freely."""
+        if control is None:
+            control = requested_control(self.info.control_size)
+        for _ in range(5):
+            self.step(0, control)
+        self.reset()
 
     def snapshot(self) -> ModelState:
         return ModelState(self._h[self._current].copy(), self._c[self._current].copy())

@@ -1,5 +1,6 @@
-"""FluidSynth: the live synth (named audio drivers with fallback), offline rendering to WAV, and
-SoundFont lookup. The only module that imports ``fluidsynth`` (pyfluidsynth).
+"""FluidSynth: the live synth (named audio drivers with fallback, reconnected when its JACK server
+returns) and SoundFont lookup. The only module that imports ``fluidsynth`` (pyfluidsynth);
+offline rendering to WAV (``perfjam.render``) builds on its helpers.
 
 Live use: ``Synth(SynthConfig()).start()`` opens the first audio driver that works; without one,
 ``audio_ok`` is False and everything else (notes, programs, soundfonts) keeps working silently.
@@ -13,22 +14,18 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import os
-import wave
 from collections import deque
-from collections.abc import Iterable
 from ctypes import CFUNCTYPE, c_char_p, c_int, c_void_p, cast
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Self
+from typing import Self
 
 import fluidsynth
-import mido
-import numpy as np
 
-from perfjam.audio_drivers import DEFAULT_AUDIO_DRIVERS, DEFAULT_JACK_NAME  # the driver order
+from perfjam.audio_drivers import AUDIO_LOST, DEFAULT_AUDIO_DRIVERS, DEFAULT_JACK_NAME
 from perfjam.live.realtime import threads_started_at
+from perfjam.midi_io import alsa_log, jack_log
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +36,6 @@ PREFERRED_SOUNDFONTS = ("FluidR3_GM.sf2", "default-GM.sf2")
 NO_AUDIO = "no audio output"
 MIDI_CHANNELS = 16
 CC_SUSTAIN, CC_PAN, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF = 64, 10, 120, 123
-RENDER_BLOCK_FRAMES = 4096
 
 
 class SynthError(RuntimeError):
@@ -47,12 +43,21 @@ class SynthError(RuntimeError):
 
 
 # FluidSynth logs to stderr by default; its messages go to a small ring instead, quoted in errors.
-# The callback only appends, as it may run on FluidSynth's threads.
+# The callback only appends and counts, as it may run on FluidSynth's and JACK's threads.
 _FLUID_LOG: deque[str] = deque(maxlen=32)
 _LOG_FUNC = CFUNCTYPE(None, c_int, c_char_p, c_void_p)
-_fluid_log_callback = _LOG_FUNC(
-    lambda _level, msg, _data: _FLUID_LOG.append((msg or b"").decode("utf-8", "replace"))
-)
+JACK_LOST_MESSAGE = "Lost the connection to the JACK server"  # FluidSynth's JACK driver, on shutdown
+_jack_losses = [0]  # how many times FluidSynth said so
+
+
+def _on_fluid_log(_level: int, msg: bytes | None, _data: object) -> None:
+    text = (msg or b"").decode("utf-8", "replace")
+    _FLUID_LOG.append(text)
+    if JACK_LOST_MESSAGE in text:
+        _jack_losses[0] += 1
+
+
+_fluid_log_callback = _LOG_FUNC(_on_fluid_log)
 
 
 def _set_fluid_log(function: object) -> None:
@@ -68,6 +73,11 @@ atexit.register(_set_fluid_log, cast(None, _LOG_FUNC))  # no calls into Python d
 
 def _last_fluid_messages(count: int = 3) -> str:
     return "; ".join(list(_FLUID_LOG)[-count:])
+
+
+def audio_failure_details(count: int = 6) -> list[str]:
+    """What FluidSynth, alsa-lib and libjack said last (why no audio driver opened)."""
+    return [*list(_FLUID_LOG)[-count:], *alsa_log.messages()[-count:], *jack_log.messages()[-count:]]
 
 
 def find_soundfont(user_path: str | Path | None = None) -> Path:
@@ -92,7 +102,7 @@ def find_soundfont(user_path: str | Path | None = None) -> Path:
     raise SynthError(f"no SoundFont found (looked in {looked})")
 
 
-def _load_into(fs: fluidsynth.Synth, path: str | Path | None) -> tuple[int, Path]:
+def load_into(fs: fluidsynth.Synth, path: str | Path | None) -> tuple[int, Path]:
     """Load a SoundFont into a FluidSynth instance: (sfont id, path), SynthError if it is not one."""
     resolved = find_soundfont(path)
     try:
@@ -111,14 +121,14 @@ def _load_into(fs: fluidsynth.Synth, path: str | Path | None) -> tuple[int, Path
     return sfid, resolved
 
 
-def _select_program(fs: fluidsynth.Synth, sfid: int, channel: int, program: int) -> bool:
+def select_program(fs: fluidsynth.Synth, sfid: int, channel: int, program: int) -> bool:
     """GM drums (channel 10) come from bank 128 when the SoundFont has them, else from bank 0."""
     if channel == 9 and fs.program_select(channel, sfid, 128, program) == 0:
         return True
     return fs.program_select(channel, sfid, 0, program) == 0
 
 
-def _check(channel: int, **data_bytes: int) -> None:
+def check_channel(channel: int, **data_bytes: int) -> None:
     if not 0 <= channel < MIDI_CHANNELS:
         raise ValueError(f"MIDI channel must be 0..15, got {channel}")
     for name, value in data_bytes.items():
@@ -150,7 +160,7 @@ class SynthConfig:
     thread_nice: int = -10
 
 
-def _new_fluid(sample_rate_hz: int, gain: float, reverb: bool, chorus: bool) -> fluidsynth.Synth:
+def new_fluid(sample_rate_hz: int, gain: float, reverb: bool, chorus: bool) -> fluidsynth.Synth:
     settings = {"synth.reverb.active": int(reverb), "synth.chorus.active": int(chorus)}
     return fluidsynth.Synth(gain=gain, samplerate=sample_rate_hz, channels=MIDI_CHANNELS, **settings)
 
@@ -160,17 +170,20 @@ class Synth:
 
     def __init__(self, config: SynthConfig | None = None) -> None:
         self.config = cfg = config or SynthConfig()
-        self._fs = _new_fluid(cfg.sample_rate_hz, cfg.gain, cfg.reverb, cfg.chorus)
+        self._fs = new_fluid(cfg.sample_rate_hz, cfg.gain, cfg.reverb, cfg.chorus)
         self._fs.setting("audio.period-size", cfg.period_size_frames)
         self._fs.setting("audio.periods", cfg.periods)
         self._fs.setting("audio.jack.id", cfg.client_name)
         self._fs.setting("audio.jack.autoconnect", int(cfg.jack_autoconnect))
         self._audio_driver_name: str | None = None
+        self._drivers = cfg.audio_drivers  # what ``start`` tries (``restart_audio`` may change it)
+        self._lost_driver: str | None = None  # the driver whose server went away, until it reopens
+        self._jack_losses_seen = 0
         self._sounding: set[tuple[int, int]] = set()
         self._programs: dict[int, int] = {}
         self._closed = False
         try:
-            self._sfid, self.soundfont_path = _load_into(self._fs, cfg.soundfont)
+            self._sfid, self.soundfont_path = load_into(self._fs, cfg.soundfont)
         except SynthError:
             self._fs.delete()
             raise
@@ -183,14 +196,17 @@ class Synth:
 
     # --- audio ----------------------------------------------------------------------------------
     def start(self) -> bool:
-        """Open the first audio driver of ``config.audio_drivers`` that works; True if one did."""
+        """Open the first audio driver that works (``config.audio_drivers``, or those of the last
+        ``restart_audio``); True if one did."""
         if self._closed:
             raise SynthError("the synth is closed")
         if self._fs.audio_driver:
             return True
         if not self.config.allow_jack_autostart:
             os.environ.setdefault("JACK_NO_START_SERVER", "1")
-        for name in self.config.audio_drivers:
+        alsa_log.install()  # a driver that fails says why in the kept messages, not on the terminal
+        jack_log.install()
+        for name in self._drivers:
             if fluidsynth.fluid_settings_setstr(self._fs.settings, b"audio.driver", name.encode()) != 0:
                 log.info("FluidSynth has no audio driver %r", name)
                 continue
@@ -198,15 +214,55 @@ class Synth:
                 driver = fluidsynth.new_fluid_audio_driver(self._fs.settings, self._fs.synth)
             if driver:
                 self._fs.audio_driver = driver  # pyfluidsynth's delete() frees it
-                self._audio_driver_name = name
+                self._audio_driver_name, self._lost_driver = name, None
+                self._jack_losses_seen = _jack_losses[0]
                 log.info("audio through %s", name)
                 return True
             log.info("audio driver %s failed: %s", name, _last_fluid_messages(1))
         return False
 
+    def stop_audio(self) -> None:
+        """Close the audio driver (notes and programs stay: ``start`` opens one again)."""
+        driver, self._fs.audio_driver = self._fs.audio_driver, None
+        self._audio_driver_name = None
+        if driver:
+            fluidsynth.delete_fluid_audio_driver(driver)
+
+    def restart_audio(self, drivers: tuple[str, ...] | None = None) -> bool:
+        """Close the audio driver and open the first of ``drivers`` that works (None: the config's
+        order, the driver that played last tried first). For a JACK server that stopped and came
+        back (its old client died with it), or a new choice of driver; True if one opened."""
+        if self._closed:
+            raise SynthError("the synth is closed")
+        last = self._audio_driver_name
+        if drivers is None:
+            order = self.config.audio_drivers
+            drivers = (last, *(d for d in order if d != last)) if last in order else order
+        self.stop_audio()
+        self._drivers = tuple(drivers)
+        return self.start()
+
+    @property
+    def audio_lost(self) -> bool:
+        """The audio driver's server went away (FluidSynth lost its JACK server): silent until
+        ``reconnect_audio`` reopens it."""
+        if self._lost_driver is not None:
+            return True
+        return self._audio_driver_name == "jack" and _jack_losses[0] > self._jack_losses_seen
+
+    def reconnect_audio(self) -> bool:
+        """After ``audio_lost``: open the lost driver again (its server is back); True if it did.
+        Slow (~0.1 s, FluidSynth's calls release the GIL): call it off the engine thread."""
+        lost = self._lost_driver or self._audio_driver_name
+        if lost is None:
+            return False
+        ok = self.restart_audio((lost,))
+        self._lost_driver = None if ok else lost
+        return ok
+
     @property
     def audio_ok(self) -> bool:
-        return self._audio_driver_name is not None
+        return self._audio_driver_name is not None and not self.audio_lost
 
     @property
     def audio_driver(self) -> str | None:
@@ -214,12 +270,15 @@ class Synth:
 
     @property
     def audio_status(self) -> str:
+        """"audio: DRIVER", "audio lost: DRIVER" (its server went away) or ``NO_AUDIO``."""
+        if self.audio_lost:
+            return f"{AUDIO_LOST}: {self._lost_driver or self._audio_driver_name}"
         return f"audio: {self._audio_driver_name}" if self._audio_driver_name else NO_AUDIO
 
     # --- notes ----------------------------------------------------------------------------------
     def note_on(self, channel: int, pitch: int, velocity: int) -> None:
         """Velocity 0 is a note-off."""
-        _check(channel, pitch=pitch, velocity=velocity)
+        check_channel(channel, pitch=pitch, velocity=velocity)
         if velocity == 0:
             self.note_off(channel, pitch)
             return
@@ -227,13 +286,13 @@ class Synth:
         self._sounding.add((channel, pitch))
 
     def note_off(self, channel: int, pitch: int) -> None:
-        _check(channel, pitch=pitch)
+        check_channel(channel, pitch=pitch)
         self._fs.noteoff(channel, pitch)
         self._sounding.discard((channel, pitch))
 
     def control_change(self, channel: int, control: int, value: int) -> None:
         """Any CC; 64 is the sustain pedal (value >= 64 down)."""
-        _check(channel, control=control, value=value)
+        check_channel(channel, control=control, value=value)
         self._fs.cc(channel, control, value)
 
     def all_notes_off(self, channel: int | None = None, sound_off: bool = True) -> None:
@@ -241,7 +300,7 @@ class Synth:
         then All Notes Off (CC123) and, with ``sound_off``, All Sound Off (CC120: cuts tails)."""
         channels = range(MIDI_CHANNELS) if channel is None else (channel,)
         for ch in channels:
-            _check(ch)
+            check_channel(ch)
             for held_channel, pitch in sorted(n for n in set(self._sounding) if n[0] == ch):
                 self._fs.noteoff(held_channel, pitch)
                 self._sounding.discard((held_channel, pitch))
@@ -259,10 +318,10 @@ class Synth:
 
     # --- programs and soundfonts ----------------------------------------------------------------
     def _select(self, channel: int, program: int, fallback: bool = False) -> None:
-        if _select_program(self._fs, self._sfid, channel, program):
+        if select_program(self._fs, self._sfid, channel, program):
             self._programs[channel] = program
             return
-        if fallback and _select_program(self._fs, self._sfid, channel, 0):
+        if fallback and select_program(self._fs, self._sfid, channel, 0):
             log.warning(
                 "%s lacks program %d; channel %d plays program 0", self.soundfont_path, program, channel
             )
@@ -272,14 +331,14 @@ class Synth:
 
     def set_program(self, channel: int, program: int) -> None:
         """Select a GM program (0-based) from the current SoundFont; SynthError if it lacks it."""
-        _check(channel, program=program)
+        check_channel(channel, program=program)
         self._select(channel, program)
 
     def load_soundfont(self, path: str | Path | None) -> Path:
         """Switch SoundFont at runtime (None: find_soundfont()). Sounding notes are released first;
         on error the current SoundFont stays loaded."""
         old_sfid = self._sfid
-        new_sfid, new_path = _load_into(self._fs, path)
+        new_sfid, new_path = load_into(self._fs, path)
         self.all_notes_off()
         self._sfid, self.soundfont_path = new_sfid, new_path
         for channel, program in sorted(self._programs.items()):
@@ -300,123 +359,3 @@ class Synth:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
-
-
-# --- offline rendering -----------------------------------------------------------------------------
-class NoteLike(Protocol):
-    """What the renderer needs of a note (``perfjam.codec.events.Note`` fits); ``channel`` is optional."""
-
-    pitch: int
-    velocity: int
-    start_s: float
-    end_s: float
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    path: Path
-    samples: np.ndarray  # int16, shape (frames, 2)
-    sample_rate_hz: int
-    duration_s: float
-    peak: float  # 0..1 of full scale
-    rms: float  # 0..1 of full scale
-
-
-# A timed action: (time_s, order, kind, channel, a, b). Actions run sorted: for notes, order puts
-# note-offs before note-ons at the same time; for MIDI files it is the message's index (file order).
-_Action = tuple[float, int, str, int, int, int]
-
-
-def _render_actions(
-    actions: list[_Action],
-    wav_path: str | Path,
-    soundfont: str | Path | None,
-    sample_rate_hz: int,
-    end_s: float,
-) -> RenderResult:
-    fs = _new_fluid(sample_rate_hz, 0.5, reverb=True, chorus=False)
-    try:
-        sfid, _ = _load_into(fs, soundfont)
-        for channel in range(MIDI_CHANNELS):
-            _select_program(fs, sfid, channel, 0)
-        blocks: list[np.ndarray] = []
-        frames_done = 0
-
-        def render_until(frame: int) -> None:
-            nonlocal frames_done
-            while frames_done < frame:
-                n = min(RENDER_BLOCK_FRAMES, frame - frames_done)
-                blocks.append(fs.get_samples(n).reshape(-1, 2))
-                frames_done += n
-
-        for time_s, _order, kind, channel, a, b in sorted(actions):
-            render_until(round(time_s * sample_rate_hz))
-            if kind == "on":
-                fs.noteon(channel, a, b)
-            elif kind == "off":
-                fs.noteoff(channel, a)
-            elif kind == "cc":
-                fs.cc(channel, a, b)
-            elif kind == "program" and not _select_program(fs, sfid, channel, a):
-                log.warning("SoundFont has no program %d; channel %d keeps its program", a, channel)
-        render_until(round(end_s * sample_rate_hz))
-    finally:
-        fs.delete()
-    samples = np.concatenate(blocks) if blocks else np.zeros((0, 2), np.int16)
-    levels = samples.astype(np.float64) / 32768.0
-    peak = float(np.abs(levels).max()) if levels.size else 0.0
-    rms = float(math.sqrt(np.mean(levels * levels))) if levels.size else 0.0
-    path = Path(wav_path)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate_hz)
-        out.writeframes(samples.astype("<i2").tobytes())
-    return RenderResult(path, samples, sample_rate_hz, len(samples) / sample_rate_hz, peak, rms)
-
-
-def render_notes_to_wav(
-    notes: Iterable[NoteLike],
-    wav_path: str | Path,
-    soundfont: str | Path | None = None,
-    sample_rate_hz: int = 44100,
-    tail_s: float = 1.0,
-) -> RenderResult:
-    """Render notes (channel 0 unless a note has ``channel``) offline to a 16-bit stereo WAV."""
-    actions: list[_Action] = []
-    end_s = 0.0
-    for note in notes:
-        channel = int(getattr(note, "channel", 0))
-        _check(channel, pitch=note.pitch)
-        velocity = max(1, min(127, int(note.velocity)))
-        actions.append((max(0.0, note.start_s), 1, "on", channel, note.pitch, velocity))
-        actions.append((max(note.start_s, note.end_s), 0, "off", channel, note.pitch, 0))
-        end_s = max(end_s, note.end_s)
-    return _render_actions(actions, wav_path, soundfont, sample_rate_hz, end_s + tail_s)
-
-
-def render_midi_to_wav(
-    midi_path: str | Path,
-    wav_path: str | Path,
-    soundfont: str | Path | None = None,
-    sample_rate_hz: int = 44100,
-    tail_s: float = 1.0,
-) -> RenderResult:
-    """Render a MIDI file (all tracks, tempo map, pedal, program changes) offline to a WAV."""
-    try:
-        midi = mido.MidiFile(str(midi_path))
-    except (OSError, EOFError, ValueError) as exc:
-        raise SynthError(f"cannot read MIDI file {midi_path}: {exc}") from exc
-    actions: list[_Action] = []
-    time_s = 0.0
-    for index, msg in enumerate(midi):  # merged tracks, delta times in seconds
-        time_s += msg.time
-        if msg.type == "note_on" and msg.velocity > 0:
-            actions.append((time_s, index, "on", msg.channel, msg.note, msg.velocity))
-        elif msg.type in ("note_on", "note_off"):
-            actions.append((time_s, index, "off", msg.channel, msg.note, 0))
-        elif msg.type == "control_change":
-            actions.append((time_s, index, "cc", msg.channel, msg.control, msg.value))
-        elif msg.type == "program_change":
-            actions.append((time_s, index, "program", msg.channel, msg.program, 0))
-    return _render_actions(actions, wav_path, soundfont, sample_rate_hz, time_s + tail_s)

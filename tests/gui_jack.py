@@ -1,4 +1,5 @@
-"""Test helpers: the real window on a JACK server (the app as ``perfjam`` builds it, no audio)."""
+"""Test helpers: the real window on a JACK server (the app as ``perfjam`` builds it; no audio
+unless asked)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from perfjam.gui.window import Services
 WAIT_MS = 8000
 
 
-def jack_window(qtbot, tmp_path, settings: Settings, model: str, *extra: str):
-    """A shown window with ``model`` on the JACK MIDI API, polling ports every 150 ms."""
+def jack_window(qtbot, tmp_path, settings: Settings, model: str, *extra: str, audio_name: str | None = None):
+    """A shown window with ``model`` on the JACK MIDI API, polling ports every 150 ms; with
+    ``audio_name``, its synth plays through JACK as that client (else no audio)."""
     parser = argparse.ArgumentParser()
     gui_app.add_arguments(parser)
-    args = parser.parse_args(["--no-audio", "--midi-api", "jack", "--model", model, "--recordings",
+    audio = ["--audio-driver", "jack", "--jack-name", audio_name] if audio_name else ["--no-audio"]
+    args = parser.parse_args([*audio, "--midi-api", "jack", "--model", model, "--recordings",
                               str(tmp_path), *extra])
     services = Services(list_ports=PersistentLister("jack"), recordings_dir=tmp_path, port_poll_ms=150)
     window = gui_app.create_window(args, settings, services)

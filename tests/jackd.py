@@ -19,6 +19,13 @@ def answers(env: dict[str, str] | None = None) -> bool:
         return False
 
 
+def ports(env: dict[str, str] | None = None) -> list[str]:
+    """The port names ``jack_lsp`` lists on the server named by JACK_DEFAULT_SERVER."""
+    env = {**os.environ, **(env or {}), "JACK_NO_START_SERVER": "1"}
+    listed = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True, timeout=5)
+    return listed.stdout.split("\n")
+
+
 def start(name: str, log, sync: bool = True, timeout_s: float = 10.0) -> subprocess.Popen:
     """A jackd named ``name`` (dummy backend, 48 kHz, 128 frames, no realtime), once it answers;
     its output goes to the open file ``log``."""

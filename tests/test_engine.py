@@ -384,7 +384,8 @@ def test_fluidsynth_renders_the_ai_notes(jam_rig, engine_models, tmp_path):
     import mido
 
     from perfjam.codec.midifile import read_notes
-    from perfjam.synth import SHIPPED_SOUNDFONT, render_notes_to_wav
+    from perfjam.render import render_notes_to_wav
+    from perfjam.synth import SHIPPED_SOUNDFONT
 
     synth = jam_rig.synth()
     engine = jam_rig.engine(engine_models["dense"], synth=synth, mode="solo")

@@ -1,6 +1,7 @@
-"""The engine's MIDI ports on real JACK ports (perfjam.engine_ports): a replugged keyboard plays
-again within tens of ms, an unplugged one lets its notes ring out (no All Sound Off), and what
-it sent just before going away is still played and released."""
+"""The engine's MIDI ports on real JACK ports (perfjam.live.ports): a replugged keyboard plays
+again within tens of ms, an unplugged one lets its notes ring out (no All Sound Off), what it
+sent just before going away is still played and released, and new MIDI channels release what
+sounds on the old ones."""
 
 from __future__ import annotations
 
@@ -58,3 +59,30 @@ def test_an_unplugged_keyboard_lets_its_notes_ring_out(jam_rig, engine_models):
     assert sorted(heard) == [(60, False), (60, True), (64, False), (64, True)], heard
     engine.panic()
     assert jam_rig.wait_for(lambda: synth.active_voice_count() == 0, 1.0), "panic cuts everything"
+
+
+def test_new_midi_channels_release_what_sounds_on_the_old_ones_and_play_on_the_new(jam_rig, engine_models):
+    """The window's Audio and MIDI settings change MIDI thru and the AI's channel while it plays."""
+    engine = jam_rig.engine(engine_models["dense"], synth=jam_rig.synth(), mode="duet",
+                            midi={"thru": True, "thru_channel": 1, "out_channel": 0})
+    jam_rig.send(0x90, 48, 90)  # held through the change
+    assert jam_rig.wait_for(lambda: 48 in jam_rig.sounding(channel=1), 3.0), "thru on channel 2"
+    assert jam_rig.wait_for(lambda: jam_rig.sounding(channel=0), 5.0), "the AI plays on channel 1"
+    engine.set_midi_channels(out_channel=3, thru=True, thru_channel=5)
+    assert jam_rig.wait_for(lambda: not jam_rig.sounding(channel=1), 2.0), "the old thru channel is released"
+    assert jam_rig.wait_for(lambda: not jam_rig.sounding(channel=0), 2.0), "the old AI channel is released"
+    changed = time.perf_counter()
+    jam_rig.send(0x90, 50, 90)
+    assert jam_rig.wait_for(lambda: 50 in jam_rig.sounding(channel=5), 3.0), "thru on its new channel"
+    assert jam_rig.wait_for(lambda: jam_rig.notes(channel=3, since=changed), 5.0), "the AI on its new one"
+    assert not [n for n in jam_rig.notes(channel=0, since=changed) if n[2]], "no AI note-on on the old one"
+    jam_rig.send(0x80, 48, 0)
+    jam_rig.send(0x80, 50, 0)
+    engine.set_midi_channels(out_channel=3, thru=False, thru_channel=5)
+    assert jam_rig.wait_for(lambda: engine.query(lambda loop: loop.outlets.midi.thru) is False, 2.0)
+    off = time.perf_counter()
+    jam_rig.send(0x90, 52, 90)
+    time.sleep(0.3)
+    assert not [n for n in jam_rig.notes(channel=5, since=off) if n[2]], "thru off: your notes stay here"
+    with pytest.raises(ValueError):
+        engine.set_midi_channels(out_channel=16, thru=False, thru_channel=0)

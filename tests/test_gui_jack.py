@@ -1,7 +1,7 @@
 """The window on real JACK ports (issue 11, §1 and §4): with no keyboard chosen, PerfJam's own
 virtual input "PerfJam In" is there for others to play into; a foot switch (the soft pedal, CC 67)
 answers now; and a JACK server that stops is said plainly, quietly, and once it returns the
-pickers fill again and the keyboard plays again, without a restart."""
+pickers fill again, the keyboard plays again and the sound comes back, without a restart."""
 
 from __future__ import annotations
 
@@ -90,11 +90,12 @@ def test_a_jack_server_that_stops_is_said_quietly_and_midi_returns_with_it(qtbot
     keys = midi_io.MidiOutput("keys", api="jack", virtual=True, client_name="restart-keys")
     settings = Settings(tmp_path / "restart.ini")
     settings.midi_input = "restart-keys:keys"
-    window = jack_window(qtbot, tmp_path, settings, gui_models["plain"])
+    audio_name = f"pj-restart-audio-{os.getpid()}"
+    window = jack_window(qtbot, tmp_path, settings, gui_models["plain"], audio_name=audio_name)
     window.resize(1024, 700)
     bar, side = window.status_bar, window.side
     try:
-        wait_status(qtbot, window, lambda s: s.midi_in_state == "connected")
+        wait_status(qtbot, window, lambda s: s.midi_in_state == "connected" and s.audio == "audio: jack")
         assert heard(qtbot, window, keys, 60)
         capfd.readouterr()
 
@@ -103,6 +104,8 @@ def test_a_jack_server_that_stops_is_said_quietly_and_midi_returns_with_it(qtbot
         wait_status(qtbot, window, lambda s: s.midi_in_state == "disconnected")
         qtbot.wait(500)  # the engine's next reports keep the truth
         assert STOPPED in bar.midi_in.text() and bar.midi_out.isHidden()
+        wait_status(qtbot, window, lambda s: s.audio == "audio lost: jack")  # FluidSynth said so
+        assert "Audio: JACK stopped" in bar.audio.text()
         assert any("JACK stopped" in m.text for m in window.banner.messages())
         assert "not connected" in side.midi_in.currentText()
         assert test_gui_layout.layout_problems(window) == []  # the longer status still fits at 1024 px
@@ -116,6 +119,10 @@ def test_a_jack_server_that_stops_is_said_quietly_and_midi_returns_with_it(qtbot
         assert heard(qtbot, window, keys, 64), "the keyboard did not play again after JACK returned"
         texts = [m.text for m in window.banner.messages()]
         assert any("MIDI is back" in t for t in texts) and not any("JACK stopped" in t for t in texts), texts
+        wait_status(qtbot, window, lambda s: s.audio == "audio: jack")  # the sound came back by itself
+        ports = jackd.ports()
+        assert f"{audio_name}:left" in ports and f"{audio_name}:right" in ports, ports
+        assert "Audio: jack" in bar.audio.text()
         err = capfd.readouterr().err
         raw = [t for t in window.banner.history if t[:1].islower()]  # an engine's error as it came
         assert not raw, window.banner.history

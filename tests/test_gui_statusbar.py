@@ -91,10 +91,13 @@ def test_a_stopped_jack_is_said_plainly_until_it_returns(bar):
     assert theme.RECORD.name() in bar.midi_in.text() and theme.OK.name() not in bar.midi_in.text()
     assert bar.midi_out.isHidden()
     assert "Audio: JACK stopped" in bar.audio.text() and theme.OK.name() not in bar.audio.text()
-    bar.show_midi_system(None)  # back: the engine's ports again, but FluidSynth's JACK audio is gone
-    bar.show_status(REPORT)
+    bar.show_midi_system(None)  # MIDI back; the engine has not reopened the audio yet
+    bar.show_status(dataclasses.replace(REPORT, audio="audio lost: jack"))
     assert "Keystation 49" in bar.midi_in.text() and not bar.midi_out.isHidden()
-    assert "Audio lost with JACK: restart PerfJam" in bar.audio.text()
+    assert "Audio: JACK stopped" in bar.audio.text() and theme.RECORD.name() in bar.audio.text()
+    assert "comes back by itself" in bar.audio.toolTip()
+    bar.show_status(REPORT)  # the engine reopened FluidSynth's JACK audio
+    assert "Audio: jack" in bar.audio.text() and theme.OK.name() in bar.audio.text()
 
 
 def test_audio_that_does_not_go_through_jack_is_not_blamed_on_it(bar):

@@ -1,18 +1,23 @@
-"""perfjam.synth with real FluidSynth: offline rendering, the live synth with and without audio."""
+"""perfjam.synth and perfjam.render with real FluidSynth: offline rendering, the live synth with and
+without audio, its JACK audio lost and reopened, a switch of audio driver while it plays."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+import jackd
 import mido
 import numpy as np
 import pytest
 
 from perfjam import synth as synth_module
 from perfjam.codec.events import Note
+from perfjam.render import render_midi_to_wav, render_notes_to_wav
 from perfjam.synth import (
     NO_AUDIO,
     SHIPPED_SOUNDFONT,
@@ -20,8 +25,6 @@ from perfjam.synth import (
     SynthConfig,
     SynthError,
     find_soundfont,
-    render_midi_to_wav,
-    render_notes_to_wav,
 )
 
 SR = 44100
@@ -206,3 +209,63 @@ def test_live_synth_falls_back_to_the_next_driver(jack_server: str):
     config = SynthConfig(soundfont=PIANO, audio_drivers=("no-such-driver", "jack"), client_name="pj-fallback")
     with Synth(config) as synth:
         assert synth.start() and synth.audio_status == "audio: jack"
+
+
+@pytest.mark.jack
+def test_live_synth_says_its_jack_server_went_away_and_reconnects_when_it_returns(tmp_path, monkeypatch):
+    name = f"pj-synth-restart-{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    with open(tmp_path / "jackd.log", "wb") as log:
+        server = jackd.start(name, log)
+        synth = Synth(SynthConfig(soundfont=PIANO, audio_drivers=("jack",), client_name="pj-comeback"))
+        try:
+            assert synth.start() and not synth.audio_lost
+            jackd.stop(server)
+            deadline = time.monotonic() + 5
+            while not synth.audio_lost and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert synth.audio_lost and synth.audio_status == "audio lost: jack" and not synth.audio_ok
+            assert synth.reconnect_audio() is False  # no server yet: still lost, still said
+            assert synth.audio_lost and synth.audio_status == "audio lost: jack"
+            synth.note_on(1, 60, 90)  # notes go on silently meanwhile
+            server = jackd.start(name, log)
+            assert synth.reconnect_audio() is True
+            assert synth.audio_ok and synth.audio_status == "audio: jack"
+            assert {"pj-comeback:left", "pj-comeback:right"} <= set(jackd.ports())
+            assert synth.sounding_notes() == {(1, 60)}
+        finally:
+            synth.close()
+            jackd.stop(server)
+
+
+@pytest.mark.jack
+def test_live_synth_switches_audio_driver_while_it_plays(jack_server: str):
+    with Synth(SynthConfig(soundfont=PIANO, audio_drivers=("jack",), client_name="pj-switch")) as synth:
+        assert synth.start()
+        synth.note_on(1, 64, 80)
+        assert synth.restart_audio(()) is False  # "no audio": silent, MIDI out only
+        assert synth.audio_status == NO_AUDIO and "pj-switch:left" not in jackd.ports()
+        assert synth.restart_audio(("no-such-driver", "jack")) is True
+        assert synth.audio_driver == "jack" and "pj-switch:left" in jackd.ports()
+        assert synth.sounding_notes() == {(1, 64)}  # the note plays on through the switch
+
+
+def test_trying_audio_drivers_that_fail_prints_nothing_and_keeps_the_reasons(tmp_path):
+    """No sound card, no JACK server (this machine, or a server with nothing running): FluidSynth's
+    tries of its drivers used to print eight ALSA lines and five JACK lines on the terminal."""
+    import sys
+
+    script = ("from perfjam.synth import Synth, SynthConfig, audio_failure_details\n"
+              "s = Synth(SynthConfig(audio_drivers=('jack', 'alsa')))\n"
+              "print('opened' if s.start() else 'silent')\n"
+              "print('\\n'.join(audio_failure_details()))\n")
+    env = {**os.environ, "JACK_DEFAULT_SERVER": f"pj-none-{os.getpid()}", "JACK_NO_START_SERVER": "1",
+           "ALSA_CONFIG_PATH": str(tmp_path / "no-alsa.conf")}  # an ALSA with no devices at all
+    (tmp_path / "no-alsa.conf").write_text("")
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == "silent"
+    assert run.stderr == "", run.stderr  # nothing on the terminal...
+    assert "Failed to connect to Jack server." in run.stdout  # ...and the reasons are kept for Details
+    assert any(line.startswith("ALSA lib") or "audio device" in line for line in run.stdout.splitlines())

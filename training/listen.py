@@ -260,7 +260,7 @@ def sample_sets(control_size: int, density: Sequence[float] | None, key: str,
 def listen_to_model(model: PerformanceModel, args: argparse.Namespace, data: list[Described],
                     soundfont: Path | None, stem: str) -> dict:
     """Samples, files and the report entry of one model (``args`` as parsed by ``build_parser``)."""
-    from perfjam.synth import render_midi_to_wav
+    from perfjam.render import render_midi_to_wav
 
     info, key, scale = model.info, args.key or "C", args.scale or "chromatic"
     sets = sample_sets(info.control_size, args.density, key, scale)

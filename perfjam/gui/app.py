@@ -91,7 +91,7 @@ def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages:
     """A started Synth (with audio when a driver works), or None when FluidSynth is unusable.
     ``drivers`` None: the usual choice (``perfjam.audio_drivers.audio_drivers``)."""
     from perfjam.audio_drivers import DEFAULT_JACK_NAME, audio_drivers
-    from perfjam.synth import Synth, SynthConfig, SynthError
+    from perfjam.synth import Synth, SynthConfig, SynthError, audio_failure_details
 
     drivers = audio_drivers() if drivers is None else drivers
     failed = ""
@@ -116,8 +116,9 @@ def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages:
                                     f"with {Path(synth.soundfont_path).stem} instead.", "warning", failed))
         if drivers and not synth.start():
             tried = ", ".join(drivers)
+            details = [f"FluidSynth found no working audio driver (tried: {tried})", *audio_failure_details()]
             messages.append(Message("No audio output found, so PerfJam plays silently; MIDI out still works.",
-                                    "warning", f"FluidSynth found no working audio driver (tried: {tried})"))
+                                    "warning", "\n".join(details)))
         return synth
     return None
 

@@ -147,6 +147,16 @@ class EngineBridge(QObject):
     def set_answer_cc(self, cc: int | None) -> None:
         self._send("set_answer_cc", cc)
 
+    def set_audio_drivers(self, drivers: tuple[str, ...]) -> None:
+        self._send("set_audio_drivers", tuple(drivers))
+
+    def set_midi_channels(self, out_channel: int, thru: bool, thru_channel: int) -> None:
+        """0-based channels."""
+        self._send("set_midi_channels", int(out_channel), bool(thru), int(thru_channel))
+
+    def set_seed(self, seed: int | None) -> None:
+        self._send("set_seed", seed)
+
     def panic(self) -> None:
         self._send("panic")
 

@@ -62,7 +62,7 @@ class WavExport(QObject):
 
     def _render(self) -> None:
         try:
-            from perfjam.synth import render_midi_to_wav
+            from perfjam.render import render_midi_to_wav
 
             rendered = render_midi_to_wav(self.take, self.target, soundfont=self.soundfont)
             self.result = (True, str(rendered.path))

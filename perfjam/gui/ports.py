@@ -173,6 +173,7 @@ class PortPickers(QObject):
         self.choice: dict[str, str | None] = {"input": session[0], "output": session[1]}
         self._states: dict[str, str] = {}
         self._offered = False
+        self._warned = True  # a "no MIDI" or "stopped" message may show (the startup's, too)
         self.watcher = watcher
         watcher.changed.connect(self.refresh)
         watcher.failed.connect(self._failed)
@@ -187,6 +188,7 @@ class PortPickers(QObject):
         return self.watcher.system in ("up", "unknown")
 
     def _failed(self, error: str) -> None:
+        self._warned = True
         if self.watcher.system == "stopped":
             from perfjam.midi_io import jack_log
 
@@ -210,7 +212,9 @@ class PortPickers(QObject):
 
     def refresh(self, inputs: list[str], outputs: list[str]) -> None:
         """Refill the pickers (the engine itself reopens a chosen port that returns)."""
-        self.banner.withdraw("midi-system")  # MIDI can be listed (again)
+        if self._warned:  # MIDI can be listed (again); "MIDI is back" stays
+            self._warned = False
+            self.banner.withdraw("midi-system")
         inputs, outputs = visible_ports(inputs), visible_ports(outputs)
         if not self.settings.midi_input_chosen:
             self._first_keyboard(external_inputs(inputs))

@@ -1,7 +1,7 @@
 """File ▸ Audio and MIDI settings: the audio driver, MIDI thru and its channel, the channel of
 PerfJam's notes at MIDI out, the controller that answers now (a foot switch) and the random seed.
-They stick (``Settings``); the answer controller applies at once, the others when PerfJam next
-starts (the dialog marks them, and says so when one of them changed)."""
+They stick (``Settings``) and apply at once: the engine reopens the audio (off its thread),
+releases what sounds on channels that change, and draws with the new seed from then on."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from perfjam.audio_drivers import DEFAULT_AUDIO_DRIVERS, NO_AUDIO
+from perfjam.audio_drivers import DEFAULT_AUDIO_DRIVERS, NO_AUDIO, preferred_first
 from perfjam.gui.statusbar import audio_text
 from perfjam.gui.widgets import section
 
@@ -30,9 +30,6 @@ ANSWER_CONTROLLERS: tuple[tuple[int | None, str], ...] = (
     (65, "Portamento switch (CC 65)"), (68, "Legato footswitch (CC 68)"), (69, "Hold 2 (CC 69)"),
     (80, "Button 1 (CC 80)"), (81, "Button 2 (CC 81)"), (82, "Button 3 (CC 82)"), (83, "Button 4 (CC 83)"),
 )
-NEXT_START = "  *"  # after the label of a setting that takes effect at the next start
-NEXT_START_NOTE = "* takes effect the next time PerfJam starts"
-RESTART_MESSAGE = "Saved. Restart PerfJam to use the new audio and MIDI settings."
 
 
 class PreferencesDialog(QDialog):
@@ -54,7 +51,7 @@ class PreferencesDialog(QDialog):
         self.driver.addItem("No audio (MIDI out only)", NO_AUDIO)
         _select(self.driver, st.audio_driver)
         self.driver.setToolTip("Tried first; if it does not work, the others are tried in turn")
-        audio.addRow("Audio driver" + NEXT_START, self.driver)
+        audio.addRow("Audio driver", self.driver)
         if playing_through:
             audio.addRow("", _muted(f"Playing now through: {playing_through}"))
         column.addLayout(audio)
@@ -67,9 +64,9 @@ class PreferencesDialog(QDialog):
         self.out_channel = _channel_box(st.out_channel)
         self.thru.toggled.connect(self.thru_channel.setEnabled)
         self.thru_channel.setEnabled(self.thru.isChecked())
-        midi.addRow("MIDI thru" + NEXT_START, self.thru)
-        midi.addRow("Your notes on channel" + NEXT_START, self.thru_channel)
-        midi.addRow("PerfJam's notes on channel" + NEXT_START, self.out_channel)
+        midi.addRow("MIDI thru", self.thru)
+        midi.addRow("Your notes on channel", self.thru_channel)
+        midi.addRow("PerfJam's notes on channel", self.out_channel)
         self.answer_cc = QComboBox()
         for cc, label in ANSWER_CONTROLLERS:
             self.answer_cc.addItem(label, cc)
@@ -87,9 +84,8 @@ class PreferencesDialog(QDialog):
         self.seed.setSpecialValueText("Random each time")
         self.seed.setValue(-1 if st.seed is None else st.seed)
         self.seed.setToolTip("A fixed seed: the same playing gets the same answers")
-        playing.addRow("Random seed" + NEXT_START, self.seed)
+        playing.addRow("Random seed", self.seed)
         column.addLayout(playing)
-        column.addWidget(_muted(NEXT_START_NOTE))
         ok, cancel = QDialogButtonBox.StandardButton.Ok, QDialogButtonBox.StandardButton.Cancel
         buttons = QDialogButtonBox(ok | cancel)
         buttons.accepted.connect(self.accept)
@@ -97,14 +93,10 @@ class PreferencesDialog(QDialog):
         column.addWidget(buttons)
         self.buttons = buttons
 
-    def restart_values(self) -> tuple:
-        st = self.window_.settings
-        return st.audio_driver, st.midi_thru, st.thru_channel, st.out_channel, st.seed
-
     def accept(self) -> None:
-        """Save; the answer controller is sent to the engine now, the rest waits for a restart."""
-        st = self.window_.settings
-        before = self.restart_values()
+        """Save, and send to the engine what changed."""
+        st, bridge = self.window_.settings, self.window_.bridge
+        before = (st.audio_driver, st.midi_thru, st.thru_channel, st.out_channel, st.seed)
         st.audio_driver = self.driver.currentData()
         st.midi_thru = self.thru.isChecked()
         st.thru_channel = self.thru_channel.value()
@@ -112,9 +104,13 @@ class PreferencesDialog(QDialog):
         st.seed = None if self.seed.value() < 0 else self.seed.value()
         st.answer_cc = self.answer_cc.currentData()
         st.sync()
-        self.window_.bridge.set_answer_cc(st.answer_cc)
-        if self.restart_values() != before:
-            self.window_.show_message(RESTART_MESSAGE, "info")
+        bridge.set_answer_cc(st.answer_cc)
+        if st.audio_driver != before[0]:
+            bridge.set_audio_drivers(preferred_first(st.audio_driver))  # the status bar tells which
+        if (st.midi_thru, st.thru_channel, st.out_channel) != before[1:4]:
+            bridge.set_midi_channels(st.out_channel - 1, st.midi_thru, st.thru_channel - 1)
+        if st.seed != before[4]:
+            bridge.set_seed(st.seed)
         super().accept()
 
 

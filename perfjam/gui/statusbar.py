@@ -11,6 +11,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from perfjam.audio_drivers import AUDIO_LOST
 from perfjam.engine import VIRTUAL_INPUT
 from perfjam.gui import theme
 from perfjam.gui.widgets import fix_width
@@ -22,6 +23,7 @@ API_NAMES = {"jack": "JACK", "alsa": "ALSA MIDI", "coremidi": "Core MIDI", "winm
 # labels beside it.
 LATENCY_TEXTS = ("Latency –", "Latency <1 ms", "Latency 888 ms")
 LOAD_TEXTS = ("Load –", "Load 100 %")
+AUDIO_BACK_TIP = "The sound comes back by itself when the audio system returns"
 LATENCY_TIP = ("From your key to the synth: 99 % of your notes sound within this time (the audio "
                "output adds its own buffer).")
 
@@ -39,6 +41,9 @@ def audio_text(audio: Any) -> tuple[str, str]:
     text = "" if audio is None else str(audio).strip()
     if not text or text.lower().startswith("no audio") or text.lower() in ("none", "off"):
         return theme.WARN.name(), "No audio output"
+    if text.lower().startswith(AUDIO_LOST):  # its server went away; the engine reopens it when back
+        driver = text.split(":", 1)[1].strip()
+        return theme.RECORD.name(), f"Audio: {API_NAMES.get(driver, driver)} stopped"
     driver = text.split(":", 1)[1].strip() if text.lower().startswith("audio:") else text
     return theme.OK.name(), f"Audio: {driver}"
 
@@ -151,7 +156,6 @@ class StatusBar(QStatusBar):
             self.addPermanentWidget(widget)
         self.fix_widths()  # (in the bar: the style sheet's padding counts)
         self.midi_stopped: str | None = None  # the API whose MIDI system stopped, while it is away
-        self.jack_lost = False  # JACK stopped during this session (its audio does not come back)
         self._audio: Any = None
         self.show_ports(None, None)
         self.audio.setText(_dot(theme.OFF.name(), "Audio: starting…"))
@@ -173,17 +177,16 @@ class StatusBar(QStatusBar):
     def show_audio(self, audio: Any) -> None:
         self._audio = audio
         colour, text = audio_text(audio)
-        if "jack" in text.lower() and (self.midi_stopped == "jack" or self.jack_lost):
-            colour = theme.RECORD.name() if self.midi_stopped else theme.WARN.name()
-            text = "Audio: JACK stopped" if self.midi_stopped else "Audio lost with JACK: restart PerfJam"
+        if text == "Audio: jack" and self.midi_stopped == "jack":  # (before the engine's next status)
+            colour, text = theme.RECORD.name(), "Audio: JACK stopped"
         self.audio.setText(_dot(colour, text))
+        stopped = colour == theme.RECORD.name()
+        self.audio.setToolTip(AUDIO_BACK_TIP if stopped else "Where PerfJam's sound goes")
 
     def show_midi_system(self, stopped_api: str | None) -> None:
         """``stopped_api``: the MIDI API that worked and went away (e.g. the JACK server stopped),
         or None once it is back (the engine's next status then shows the ports)."""
         self.midi_stopped = stopped_api
-        if stopped_api == "jack":
-            self.jack_lost = True
         if stopped_api is not None:
             self.midi_in.setText(_dot(theme.RECORD.name(), stopped_text(stopped_api)))
             self.midi_in.setToolTip("PerfJam reconnects your MIDI ports when it is back")

@@ -7,12 +7,12 @@ A handler runs on the engine thread and may use the loop's parts freely.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
 
-from perfjam.live.stream import warm_up
-from perfjam.model import ModelError, PerformanceModel
+from perfjam.model import ModelError, PerformanceModel, Sampler
 from perfjam.recorder import normal_priority
 
 _perf = time.perf_counter
@@ -97,7 +97,7 @@ def _load_model(loop, path_or_name) -> None:
         normal_priority()  # not the engine thread's real-time priority for seconds of work
         try:
             model = PerformanceModel.load(path_or_name)
-            warm_up(model)
+            model.warm_up()
             loop.inbox.put(("model_ready", model))
         except (ModelError, OSError) as exc:
             loop.inbox.put(("model_ready", exc))
@@ -151,6 +151,34 @@ def _input_lost(loop) -> None:
         loop.human_lost(gentle=True)
 
 
+def _audio_drivers(loop, drivers) -> None:
+    loop.audio.switch(drivers)
+
+
+def _audio_changed(loop, error) -> None:
+    """The audio worker (``perfjam.live.audio``) opened a driver, or found none."""
+    if error:
+        loop.error(error)
+    loop.report_status()
+
+
+def _midi_channels(loop, out_channel: int, thru: bool, thru_channel: int) -> None:
+    """New MIDI out channels: what sounds on the old ones is released first."""
+    midi = loop.outlets.midi
+    if out_channel != midi.out_channel:
+        loop.stop_ai()  # its note-offs go out on the old channel
+    if (thru, thru_channel) != (midi.thru, midi.thru_channel):
+        loop.outlets.release_thru()
+    loop.outlets.midi = dataclasses.replace(midi, out_channel=out_channel, thru=thru,
+                                            thru_channel=thru_channel)
+    loop.report_status()
+
+
+def _seed(loop, seed) -> None:
+    loop.sampler = Sampler(seed)
+    loop.regenerate()
+
+
 def _record(loop, path) -> None:
     error = loop.takes.start(path, loop.clock.speed, _perf())
     if error:
@@ -182,6 +210,10 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "midi_input": _midi_input,
     "midi_output": _midi_output,
     "input_lost": _input_lost,
+    "audio_drivers": _audio_drivers,
+    "audio_changed": _audio_changed,
+    "midi_channels": _midi_channels,
+    "seed": _seed,
     "record": _record,
     "stop_recording": _stop_recording,
 }

@@ -20,7 +20,8 @@ import time
 from collections import deque
 
 from perfjam.codec.pedal import SUSTAIN_CC
-from perfjam.controls import pitch_name, requested_control
+from perfjam.controls import requested_control
+from perfjam.live.audio import AudioKeeper
 from perfjam.live.clock import AiNote, Clock, HeardNote
 from perfjam.live.commands import COMMANDS
 from perfjam.live.keyfollow import KeyFollower
@@ -29,14 +30,14 @@ from perfjam.live.policy import TurnPolicy
 from perfjam.live.ports import EnginePorts
 from perfjam.live.realtime import QuietGC, TimingStat, raise_priority, shorten_gil_switch
 from perfjam.live.reports import ErrorReport, NoteReport, PedalReport, PlanReport, StatusReport
+from perfjam.live.safety import SAFETY_CHECK_S, check_safety
 from perfjam.live.sender import AiSender
-from perfjam.live.status import run_stats, status_report
-from perfjam.live.stream import LiveStream, warm_up
+from perfjam.live.status import measure, run_stats, status_report
+from perfjam.live.stream import LiveStream
 from perfjam.live.takes import HUMAN, Takes
 from perfjam.model import ModelError, PerformanceModel, Sampler
 
 SLOW_WORK_CLEARANCE_S = 0.004  # port checks and status only when no AI note is due this soon
-SAFETY_CHECK_S = 0.1  # how often the stuck-note safety nets look
 PLAN_INTERVAL_S = 0.04  # the look-ahead is reported at most this often (the GUI draws it faintly)
 _perf = time.perf_counter
 
@@ -60,6 +61,7 @@ class EngineLoop:
         self.ports = EnginePorts(self.inbox, engine.midi, cfg.input_poll_ms, cfg.hotplug_interval_s,
                                  self.error)
         self.outlets = Outlets(self.synth, self.ports, engine.midi)
+        self.audio = AudioKeeper(self.synth, self.inbox)
         self.gc = QuietGC()
         self.thru_latency, self.step_time = TimingStat(), TimingStat()
         self.events_in = 0
@@ -105,7 +107,7 @@ class EngineLoop:
     def new_stream(self, model: PerformanceModel, start_step: int) -> None:
         self.model = model
         self.update_control()
-        warm_up(model, self.control)
+        model.warm_up(self.control)
         self.stream = LiveStream(model, self.clock, start_step, self.clock.steps(self.cfg.max_note_s))
 
     def update_control(self) -> None:
@@ -205,9 +207,9 @@ class EngineLoop:
     # --- human input ---------------------------------------------------------------------------------
     def on_midi(self, time_s: float, msg) -> None:
         self.events_in += 1
-        self._human(time_s, msg)
+        self.play_human(time_s, msg)
 
-    def _human(self, time_s: float, msg) -> None:
+    def play_human(self, time_s: float, msg) -> None:
         """Thru first: synth and MIDI out, then recording, report, and the model's queue."""
         pedal_was_down = self.outlets.human_pedal_down
         if len(msg) < 3 or not self.outlets.human(msg):
@@ -365,7 +367,7 @@ class EngineLoop:
             self.next_check_s = now + self.ports.check(now, idle=not pending and not active)
         if now >= self.next_safety_s:
             self.next_safety_s = now + SAFETY_CHECK_S
-            self._safety_nets(now)
+            check_safety(self, now)
         if self.cfg.note_reports and now >= self.next_plan_s:
             self.next_plan_s = now + PLAN_INTERVAL_S
             plan = tuple((n.time_s, n.pitch, n.velocity) for n in pending if n.is_on)
@@ -376,34 +378,14 @@ class EngineLoop:
             self.next_status_s = now + self.cfg.status_interval_s
             self._status_turn(now)
 
-    def _safety_nets(self, now: float) -> None:
-        """An AI note the stream lost track of, and a human key whose note-off never came."""
-        limit = self.cfg.max_note_s / self.clock.speed + 1.0
-        for pitch in self.outlets.overdue_ai(now, limit, self.stream.reader.sounding):
-            self.sender.send_now(AiNote(now, pitch, 0, False, -1, self.stream.step))
-        stuck = self.outlets.stuck_human_keys(now, self.cfg.human_stuck_note_s)
-        for pitch in stuck:
-            self._human(now, (NOTE_OFF | self.outlets.human_ch, pitch, 0))
-        if stuck:
-            names = ", ".join(pitch_name(p) for p in stuck)
-            self.error(f"released {names}: no note-off came for {self.cfg.human_stuck_note_s:g} s "
-                       "(a lost MIDI message, or a stuck key)")
-
     def _status_turn(self, now: float) -> None:
-        last_s, last_busy = self.load_mark
-        if now > last_s:
-            self.load = min(1.0, (self.busy_s - last_busy) / (now - last_s)) if last_s else 0.0
-        self.load_mark = (now, self.busy_s)
+        measure(self, now)
         if self.follow_key and self.model.info.has_controls:  # from the next generated event on
             histogram = self.key_follower.follow(now, self.histogram)
             if histogram is not self.histogram:
                 self.histogram = histogram
                 self.update_control()
         self.guard_s = min(0.005, self.step_time.recent(99) / 1000.0 + 0.0003)
-        last_t, last_n = self.steps_mark
-        if now - last_t >= 1.0:
-            self.events_per_s = (self.stream.steps_fed - last_n) / (now - last_t)
-            self.steps_mark = (now, self.stream.steps_fed)
         for message in self.takes.check():
             self.error(message)
         self.report_status()
@@ -416,7 +398,7 @@ class EngineLoop:
 
     # --- shutdown ------------------------------------------------------------------------------------
     def _shutdown(self) -> None:
-        for step in (self.stop_ai, self._close_all):
+        for step in (self.stop_ai, self._close_all, self.audio.join):
             try:
                 step()
             except Exception as exc:

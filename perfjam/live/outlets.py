@@ -64,6 +64,13 @@ class Outlets:
         up, the notes ring out their release; else (panic, stop) All Sound Off as well."""
         if self.synth is not None:
             self.synth.all_notes_off(self.human_ch, sound_off=not gentle)
+        self.release_thru()
+        self.human_keys.clear()
+        self.human_pedal_down = False
+
+    def release_thru(self) -> None:
+        """MIDI thru: note-offs for the human notes sounding at MIDI out, pedal up, All Notes Off
+        (the synth's side is untouched: the keys may still be down)."""
         out = self.ports.output
         if out is not None and self.midi.thru:
             for channel, pitch in sorted(out.sounding_notes()):
@@ -71,8 +78,6 @@ class Outlets:
                     out.send((NOTE_OFF | channel, pitch, 0))
             out.control_change(self.midi.thru_channel, midi_io.CC_SUSTAIN, 0)
             out.control_change(self.midi.thru_channel, midi_io.CC_ALL_NOTES_OFF, 0)
-        self.human_keys.clear()
-        self.human_pedal_down = False
 
     def stuck_human_keys(self, now_s: float, limit_s: float) -> list[int]:
         """Human pitches whose key has been down longer than ``limit_s`` (a lost note-off)."""

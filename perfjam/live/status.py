@@ -32,6 +32,18 @@ def status_report(loop) -> StatusReport:
     )
 
 
+def measure(loop, now_s: float) -> None:
+    """The figures a status shows: the engine thread's load and the model's steps per second."""
+    last_s, last_busy = loop.load_mark
+    if now_s > last_s:
+        loop.load = min(1.0, (loop.busy_s - last_busy) / (now_s - last_s)) if last_s else 0.0
+    loop.load_mark = (now_s, loop.busy_s)
+    last_t, last_n = loop.steps_mark
+    if now_s - last_t >= 1.0:
+        loop.events_per_s = (loop.stream.steps_fed - last_n) / (now_s - last_t)
+        loop.steps_mark = (now_s, loop.stream.steps_fed)
+
+
 def run_stats(loop) -> dict:
     """Whole-run figures: thru latency, AI timing error, model step time (ms), counts."""
     elapsed = _perf() - loop.started_s

@@ -42,19 +42,9 @@ from perfjam.codec.events import (
 )
 from perfjam.codec.grammar import GRAMMAR_MODES, GrammarState, mode_for_model
 from perfjam.codec.stream import StreamEncoder
-from perfjam.controls import requested_control
 from perfjam.live.clock import AiNote, Clock, HeardNote
 
 _TS, _VEL, _NOTE, _NOOP = 0, 1, 2, 3
-
-
-def warm_up(model, control=None) -> None:
-    """A few steps, then the zero state again: onnxruntime's first runs are slow."""
-    if control is None:
-        control = requested_control(model.info.control_size)
-    for _ in range(5):
-        model.step(0, control)
-    model.reset()
 
 
 class _Entry:

@@ -1,0 +1,32 @@
+"""The engine's safety nets, looked at every ``SAFETY_CHECK_S`` between turns on the engine thread
+(``loop``: its ``perfjam.live.loop.EngineLoop``): nothing may hang and the sound comes back.
+
+* an AI note the stream lost track of is released (the model's own notes end at ``max_note_s``);
+* a human key whose note-off never came (a lost MIDI message, a stuck key) is released after
+  ``human_stuck_note_s``, and the status says so;
+* the synth's audio, when its JACK server went away, is reopened once it is back (``AudioKeeper``).
+"""
+
+from __future__ import annotations
+
+from perfjam.controls import pitch_name
+from perfjam.live.clock import AiNote
+from perfjam.live.outlets import NOTE_OFF
+
+SAFETY_CHECK_S = 0.1
+OVERDUE_MARGIN_S = 1.0  # past the stream's own limit before an AI note counts as lost track of
+
+
+def check_safety(loop, now_s: float) -> None:
+    loop.audio.check(now_s)
+    cfg, outlets = loop.cfg, loop.outlets
+    limit_s = cfg.max_note_s / loop.clock.speed + OVERDUE_MARGIN_S
+    for pitch in outlets.overdue_ai(now_s, limit_s, loop.stream.reader.sounding):
+        loop.sender.send_now(AiNote(now_s, pitch, 0, False, -1, loop.stream.step))
+    stuck = outlets.stuck_human_keys(now_s, cfg.human_stuck_note_s)
+    for pitch in stuck:
+        loop.play_human(now_s, (NOTE_OFF | outlets.human_ch, pitch, 0))
+    if stuck:
+        names = ", ".join(pitch_name(p) for p in stuck)
+        loop.error(f"released {names}: no note-off came for {cfg.human_stuck_note_s:g} s "
+                   "(a lost MIDI message, or a stuck key)")
