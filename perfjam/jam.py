@@ -96,9 +96,10 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"perfjam jam: {exc}", file=sys.stderr)
         return 2
-    if args.primer is not None:  # refused here, before any port or sound is opened
+    primer = None
+    if args.primer is not None:  # read once and refused here, before any port or sound is opened
         try:
-            load_primer(args.primer, model.info.vocab)
+            primer = load_primer(args.primer, model.info.vocab)
         except PrimerError as exc:
             print(f"perfjam jam: {exc}", file=sys.stderr)
             return 2
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             print("perfjam jam: no audio output could be opened; continuing with MIDI only", file=sys.stderr)
     config = EngineConfig(mode=MODE_NAMES[args.mode], temperature=args.temperature, top_p=args.top_p,
                           gap_ms=args.gap_ms, response_length_s=args.length_s, lookahead_ms=args.lookahead_ms,
-                          primer=str(args.primer) if args.primer else None, notes_per_s=args.notes_per_s,
+                          primer=primer, notes_per_s=args.notes_per_s,
                           seed=args.seed, speed=args.speed)
     midi = MidiSettings(
         api=args.midi_api, input_name=args.midi_in or VIRTUAL_INPUT, input_virtual=args.midi_in is None,

@@ -116,14 +116,21 @@ def test_duet_waits_for_the_human_then_plays_along(jam_rig, engine_models):
     assert engine.status().state == "playing"
 
 
-def test_solo_plays_on_its_own_and_ignores_the_keyboard(jam_rig, engine_models, tmp_path):
+@pytest.mark.parametrize("given", ["path", "read"])
+def test_solo_plays_on_its_own_and_ignores_the_keyboard(given, jam_rig, engine_models, tmp_path, monkeypatch):
+    from perfjam import generation
     from perfjam.codec.events import Note
     from perfjam.codec.midifile import notes_to_midi
+    from perfjam.model import PerformanceModel
 
-    primer = tmp_path / "primer.mid"
+    path = tmp_path / "primer.mid"
     notes = [Note(50, 100, 0.0, 0.3), Note(53, 100, 0.3, 0.6), Note(57, 100, 0.6, 0.9)]
-    notes_to_midi({"p": notes}).save(primer)
-    engine = jam_rig.engine(engine_models["dense"], mode="solo", primer=str(primer))
+    notes_to_midi({"p": notes}).save(path)
+    primer: object = str(path)
+    if given == "read":  # as `perfjam jam` gives it: read (and checked) once, never again
+        primer = generation.load_primer(path, PerformanceModel.load(engine_models["dense"]).info.vocab)
+        monkeypatch.setattr(generation, "load_primer", lambda *_a: pytest.fail("the primer was read again"))
+    engine = jam_rig.engine(engine_models["dense"], mode="solo", primer=primer)
     assert jam_rig.wait_for(lambda: len(ons(jam_rig.notes())) >= 6, 4.0)
     assert [p for _t, p, _on in ons(jam_rig.notes())[:3]] == [50, 53, 57], "the primer is played first"
     jam_rig.play([(80, 0.1, 0.0)])

@@ -204,11 +204,12 @@ def test_the_start_button_is_green_only_while_it_starts_perfjam(harness, themed,
         r, g, b = _rgb(t.play)[6:-6, 6:-6].reshape(-1, 3).mean(axis=0)
         return g - max(r, b)
 
-    t.set_playing(True)  # at launch: PerfJam plays, the button stops it
+    h.status(lambda s: s.playing)  # at launch: PerfJam plays, the button stops it
     _settle(qtbot)
     assert t.play.text().startswith("■") and "stop" in t.play.toolTip().lower()
     assert greenness() < 5
-    t.set_playing(False)
+    t.play.click()  # as a pianist stops it (the engine's next statuses agree, not undo it)
+    h.status(lambda s: not s.playing)
     _settle(qtbot)
     assert t.play.text().startswith("▶") and "start" in t.play.toolTip().lower()
     assert greenness() > 15

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from perfjam.generation import MAX_NOTE_S
+from perfjam.generation import MAX_NOTE_S, Primer
 
 MODES = ("call", "duet", "solo")
 VIRTUAL_INPUT = "PerfJam In"
@@ -29,7 +29,8 @@ class EngineConfig:
     pitch_histogram: tuple[float, ...] | None = None
     follow_key: bool = False  # the pitch-class control follows the human's notes (perfjam.live.keyfollow)
     answer_cc: int | None = None  # call: this controller pressed (>= 64) answers now (e.g. 67: a foot switch)
-    primer: str | None = None  # solo: a MIDI file the model continues (its last 10 s at most, played first)
+    primer: str | Primer | None = None  # solo: a MIDI file (or one read: generation.load_primer) the
+    # model continues, its last 10 s at most played first
     playing: bool = True  # the AI plays (Space in the GUI)
     seed: int | None = None
     speed: float = 1.0  # music runs this many times faster than real time (tests, benchmarks)

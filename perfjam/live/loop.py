@@ -116,11 +116,12 @@ class EngineLoop:
     def error(self, message: str) -> None:
         self.reports.put(ErrorReport(message))
 
-    def load_primer(self, path) -> None:
-        from perfjam.generation import PrimerError, load_primer
+    def load_primer(self, path_or_primer) -> None:
+        from perfjam.generation import Primer, PrimerError, load_primer
 
         try:
-            primer = load_primer(path, self.stream.vocab)
+            primer = path_or_primer if isinstance(path_or_primer, Primer) else \
+                load_primer(path_or_primer, self.stream.vocab)
         except PrimerError as exc:
             self.error(str(exc))
             return
