@@ -123,6 +123,7 @@ def test_a_jack_server_that_stops_is_said_quietly_and_midi_returns_with_it(qtbot
         ports = jackd.ports()
         assert f"{audio_name}:left" in ports and f"{audio_name}:right" in ports, ports
         assert "Audio: jack" in bar.audio.text()
+        test_gui_layout.screenshot(window, "gui-jack-back.png")
         err = capfd.readouterr().err
         raw = [t for t in window.banner.history if t[:1].islower()]  # an engine's error as it came
         assert not raw, window.banner.history
