@@ -106,7 +106,7 @@ def test_a_jack_server_that_stops_is_said_quietly_and_midi_returns_with_it(qtbot
         assert STOPPED in bar.midi_in.text() and bar.midi_out.isHidden()
         wait_status(qtbot, window, lambda s: s.audio == "audio lost: jack")  # FluidSynth said so
         assert "Audio: JACK stopped" in bar.audio.text()
-        assert any("JACK stopped" in m.text for m in window.banner.messages())
+        assert any("JACK stopped, and PerfJam's sound with it" in m.text for m in window.banner.messages())
         assert "not connected" in side.midi_in.currentText()
         assert test_gui_layout.layout_problems(window) == []  # the longer status still fits at 1024 px
         test_gui_layout.screenshot(window, "gui-jack-stopped.png")

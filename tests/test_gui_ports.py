@@ -17,7 +17,7 @@ from gui_jack import WAIT_MS, heard, wait_status  # noqa: E402
 
 from perfjam.engine import VIRTUAL_INPUT  # noqa: E402
 from perfjam.gui import app as gui_app  # noqa: E402
-from perfjam.gui.ports import PersistentLister  # noqa: E402
+from perfjam.gui.ports import PersistentLister, stopped_message  # noqa: E402
 from perfjam.gui.settings import Settings  # noqa: E402
 from perfjam.gui.window import Services  # noqa: E402
 
@@ -104,3 +104,13 @@ def test_the_lister_keeps_its_clients_and_sees_new_ports(jack_server):
         assert lister() == before
     finally:
         lister.close()
+
+
+def test_a_stopped_jack_says_whether_the_sound_went_with_it():
+    for audio in ("audio: jack", "audio lost: jack"):
+        assert "PerfJam's sound with it" in stopped_message("jack", audio)
+        assert "computer keyboard" not in stopped_message("jack", audio)  # it would play silently
+    for audio in ("audio: pulseaudio", None):
+        text = stopped_message("jack", audio)
+        assert text.startswith("JACK stopped: play on with the computer keyboard"), text
+    assert stopped_message("alsa", "audio: jack").startswith("ALSA MIDI stopped: play on")

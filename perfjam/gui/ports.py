@@ -38,9 +38,15 @@ NO_MIDI = "No MIDI system found — play with the computer keyboard or the mouse
 MIDI_BACK = "MIDI is back: your ports are reconnected."
 
 
-def stopped_message(api: str | None) -> str:
-    return (f"{API_NAMES.get(api or '', 'The MIDI system')} stopped: play on with the computer keyboard; "
-            "PerfJam reconnects your MIDI ports when it returns.")
+def stopped_message(api: str | None, audio: str | None = None) -> str:
+    """What to do while the MIDI system is away; ``audio``: the engine's audio status (its sound
+    goes with JACK when it played through JACK)."""
+    name = API_NAMES.get(api or "", "The MIDI system")
+    if api == "jack" and audio is not None and audio.endswith(": jack"):
+        return (f"{name} stopped, and PerfJam's sound with it: your MIDI ports and the sound come back "
+                "by themselves when it returns.")
+    return (f"{name} stopped: play on with the computer keyboard; PerfJam reconnects your MIDI ports "
+            "when it returns.")
 
 Lister = Callable[[], tuple[list[str], list[str]]]
 
@@ -167,8 +173,10 @@ class PortPickers(QObject):
     for them, is remembered in the settings."""
 
     def __init__(self, side: SidePanel, settings: Any, bridge: Any, banner: MessageBanner,
-                 watcher: PortWatcher, session: tuple[str | None, str | None]) -> None:
+                 watcher: PortWatcher, session: tuple[str | None, str | None],
+                 audio: Callable[[], str | None] = lambda: None) -> None:
         super().__init__(watcher)
+        self.audio = audio  # the engine's audio status, as last reported
         self.side, self.settings, self.bridge, self.banner = side, settings, bridge, banner
         self.choice: dict[str, str | None] = {"input": session[0], "output": session[1]}
         self._states: dict[str, str] = {}
@@ -192,7 +200,8 @@ class PortPickers(QObject):
         if self.watcher.system == "stopped":
             from perfjam.midi_io import jack_log
 
-            self.banner.show_message(stopped_message(getattr(self.watcher.lister, "api", None)), "warning",
+            api = getattr(self.watcher.lister, "api", None)
+            self.banner.show_message(stopped_message(api, self.audio()), "warning",
                                      "\n".join([error, *jack_log.messages()[-8:]]), "midi-system")
         else:
             self.banner.show_message(NO_MIDI, "warning", error, "midi-system")

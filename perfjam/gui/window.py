@@ -127,7 +127,8 @@ class MainWindow(QMainWindow):
         self.keyboard.set_key_labels(self.qwerty.labels())
         self.side.set_qwerty(self.qwerty.base, self.qwerty.velocity)
         self.ports = PortWatcher(self.services.list_ports, self.services.port_poll_ms, self)
-        self.pickers = PortPickers(self.side, self.settings, self.bridge, self.banner, self.ports, ports)
+        self.pickers = PortPickers(self.side, self.settings, self.bridge, self.banner, self.ports, ports,
+                                   lambda: self.last_status.audio if self.last_status else None)
         self.ports.stopped.connect(self.status_bar.show_midi_system)  # e.g. the JACK server stopped
         self.ports.returned.connect(lambda _was: self.status_bar.show_midi_system(None))
         self.steering = Steering(self)  # presets, Key follows me, Answer now, the key on the keyboard
