@@ -64,7 +64,8 @@ def test_audio_and_midi_settings_stick_and_apply_to_the_running_engine_at_once(h
             again.out_channel.value(), again.seed.value(), again.answer_cc.currentData()) == \
         (NO_AUDIO, True, 5, 3, 1234, 66)
     labels = {label.text() for label in again.findChildren(QLabel)}
-    assert {"Audio driver", "MIDI thru", "Random seed", "PerfJam's notes on channel", "Answer now with"} <= labels
+    assert {"Audio driver", "MIDI thru", "Random seed", "PerfJam's notes on channel",
+            "Answer now with"} <= labels
     again.answer_cc.setCurrentIndex(again.answer_cc.findData(None))  # "None": no controller answers
     again.seed.setValue(-1)  # random again
     again.accept()
