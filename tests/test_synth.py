@@ -258,14 +258,14 @@ def test_trying_audio_drivers_that_fail_prints_nothing_and_keeps_the_reasons(tmp
 
     script = ("from perfjam.synth import Synth, SynthConfig, audio_failure_details\n"
               "s = Synth(SynthConfig(audio_drivers=('jack', 'alsa')))\n"
-              "print('opened' if s.start() else 'silent')\n"
+              "print('audio:', 'opened' if s.start() else 'silent')\n"
               "print('\\n'.join(audio_failure_details()))\n")
     env = {**os.environ, "JACK_DEFAULT_SERVER": f"pj-none-{os.getpid()}", "JACK_NO_START_SERVER": "1",
            "ALSA_CONFIG_PATH": str(tmp_path / "no-alsa.conf")}  # an ALSA with no devices at all
     (tmp_path / "no-alsa.conf").write_text("")
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[0] == "silent"
+    assert "audio: silent" in run.stdout.splitlines()  # (with CI set, pyfluidsynth prints its library)
     assert run.stderr == "", run.stderr  # nothing on the terminal...
     assert "Failed to connect to Jack server." in run.stdout  # ...and the reasons are kept for Details
     assert any(line.startswith("ALSA lib") or "audio device" in line for line in run.stdout.splitlines())
