@@ -173,7 +173,11 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
         "send_to_synth_ms": summary_ms([times[i] - sent_s[j] for i, j in pairs]),
         "engine_added_latency_ms": stats["thru_latency_ms"],
         "stamp_minus_send_ms": {**summary_ms([max(0.0, s) for s in stamps]),
-                                "stamps_before_send": sum(s < 0 for s in stamps)},
+                                "stamps_before_send": sum(s < 0 for s in stamps),
+                                "earliest_ms": round(min(stamps, default=0.0) * 1000, 3),
+                                # a stamp is the middle of its arrival bracket: it may precede the
+                                # send by up to half the bracket (the engine polls every <= 0.5 ms)
+                                "stamps_before_send_by_over_1ms": sum(s < -0.001 for s in stamps)},
         "replug_to_first_message_ms": {**summary_ms(first), "replugs": len(replug),
                                        "never_heard": len(replug) - len(first)},
         "late_notes": stats["late_notes"],

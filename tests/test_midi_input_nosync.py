@@ -50,4 +50,6 @@ def test_no_message_is_lost_or_doubled_without_sync_under_load(tmp_path):
     # cycle now and then on an overloaded 2-core VM (jackd names it "not finished, Triggered": its
     # thread did not run at all), losing the 1-3 messages of that cycle: 0-4 per 10,000 measured.
     assert result["lost"] <= MAX_LOST, summary
-    assert result["stamp_minus_send_ms"]["stamps_before_send"] == 0
+    # An arrival stamp is the middle of its bracket (perfjam.midi_io.arrival), so it may precede the
+    # send by up to half a bracket (one of 10,000 did in one CI run of three here; by how much was not kept).
+    assert result["stamp_minus_send_ms"]["stamps_before_send_by_over_1ms"] == 0, result["stamp_minus_send_ms"]
