@@ -14,15 +14,13 @@ opening a device or a configuration fails, never while audio runs. No Qt, no rtm
 from __future__ import annotations
 
 import ctypes
-import threading
 from collections import deque
-from pathlib import Path
+
+from perfjam.midi_io.native_libs import CopyHooks
 
 KEPT = 50
 
 _messages: deque[str] = deque(maxlen=KEPT)
-_hooked: set[str] = set()
-_lock = threading.Lock()
 
 
 def _text(value: bytes | None) -> str:
@@ -38,28 +36,13 @@ _HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
                             ctypes.c_char_p)(_keep)  # kept alive as long as the module
 
 
-def loaded_libasounds(maps: Path = Path("/proc/self/maps")) -> list[str]:
-    """The paths of the libasound copies this process has loaded (Linux; none elsewhere)."""
-    try:
-        lines = maps.read_text().splitlines()
-    except OSError:
-        return []
-    return sorted({line.split()[-1] for line in lines if "/libasound.so" in line})
+_copies = CopyHooks("/libasound.so", lambda lib: lib.snd_lib_error_set_handler(_HANDLER))
 
 
 def install() -> int:
     """Keep the messages of every libasound loaded now; again later for one loaded since.
     Returns how many copies are hooked."""
-    with _lock:
-        for path in loaded_libasounds():
-            if path in _hooked:
-                continue
-            try:
-                ctypes.CDLL(path).snd_lib_error_set_handler(_HANDLER)
-            except (OSError, AttributeError):
-                continue
-            _hooked.add(path)
-        return len(_hooked)
+    return _copies.install()
 
 
 def messages() -> list[str]:

@@ -14,9 +14,9 @@ errors (a failed open, a lost server), never from a normal process cycle. No Qt,
 from __future__ import annotations
 
 import ctypes
-import threading
 from collections import deque
-from pathlib import Path
+
+from perfjam.midi_io.native_libs import CopyHooks
 
 KEPT = 50
 # What a client of JACK2 (its notification channel) and JACK1 say when the server goes away.
@@ -25,8 +25,6 @@ LOST_SERVER = ("JackSocketClientChannel read fail", "zombified")
 _messages: deque[str] = deque(maxlen=KEPT)
 _losses = [0]
 _count = [0]  # every message so far (the kept ones are the last KEPT)
-_hooked: set[str] = set()
-_lock = threading.Lock()
 _forever: list[object] = []
 
 
@@ -41,14 +39,12 @@ def _keep(message: bytes | None) -> None:
 _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(_keep)  # kept alive as long as the module
 
 
-def loaded_libjacks(maps: Path = Path("/proc/self/maps")) -> list[str]:
-    """The paths of the libjack copies this process has loaded (Linux; none elsewhere)."""
-    try:
-        lines = maps.read_text().splitlines()
-    except OSError:
-        return []
-    paths = {line.split()[-1] for line in lines if "/libjack" in line and "libjackserver" not in line}
-    return sorted(p for p in paths if p.startswith("/"))
+def _hook(lib: ctypes.CDLL) -> None:
+    lib.jack_set_error_function(_CALLBACK)
+    lib.jack_set_info_function(_CALLBACK)
+
+
+_copies = CopyHooks("/libjack", _hook, exclude="libjackserver")
 
 
 def install() -> int:
@@ -56,18 +52,7 @@ def install() -> int:
     libjack loaded since (FluidSynth's). Returns how many copies are hooked."""
     import rtmidi  # noqa: F401  (loads the libjack its wheel bundles)
 
-    with _lock:
-        for path in loaded_libjacks():
-            if path in _hooked:
-                continue
-            try:
-                lib = ctypes.CDLL(path)
-                lib.jack_set_error_function(_CALLBACK)
-                lib.jack_set_info_function(_CALLBACK)
-            except (OSError, AttributeError):
-                continue
-            _hooked.add(path)
-        return len(_hooked)
+    return _copies.install()
 
 
 def messages() -> list[str]:
