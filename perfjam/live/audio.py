@@ -23,7 +23,6 @@ class AudioKeeper:
         self.synth = synth
         self.inbox = inbox
         self.next_try_s = 0.0
-        self.tries = 0  # reconnection attempts (since the audio was lost)
         self._wanted: tuple[str, ...] | None = None  # a switch asked for while the worker was busy
         self._worker: threading.Thread | None = None
 
@@ -41,10 +40,7 @@ class AudioKeeper:
             self._run(lambda: synth.restart_audio(drivers))
         elif synth.audio_lost and now_s >= self.next_try_s:
             self.next_try_s = now_s + AUDIO_RETRY_S
-            self.tries += 1
             self._run(synth.reconnect_audio)
-        elif not synth.audio_lost:
-            self.tries = 0
 
     def switch(self, drivers: tuple[str, ...]) -> None:
         """Play through the first of ``drivers`` that works (none: silently, MIDI out only)."""
