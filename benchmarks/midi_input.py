@@ -18,7 +18,10 @@ sent and never received, duplicated = received twice).
 
 Per condition ("idle", and "loaded": a busy Python loop pinned with ``taskset -c 1``):
 * ``lost`` / ``duplicated`` / ``unknown`` counts (by kind), ``jackd_late_reports`` (jackd's
-  "not finished" lines: a client that missed its cycle);
+  "not finished" lines: a client that missed its cycle; engine start included) and
+  ``jackd_late_reports_while_playing``;
+* ``engine_turn_ms``: the engine thread's runs between two waits while playing (a thread at
+  real-time priority that ran long would keep the CPU from a server without it);
 * ``send_to_synth_ms``: the sender's ``perf_counter`` just before sending -> the engine's synth
   call (same clock across processes): what a player waits, JACK's period (2.7 ms) included;
 * ``engine_added_latency_ms``: the engine's own figure, arrival stamp -> synth call;
@@ -127,10 +130,12 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
         with core_loaded(loaded):
             time.sleep(0.5)
             synth.log.clear()
-            engine.query(lambda loop: loop.thru_latency.reset())
+            engine.query(lambda loop: (loop.thru_latency.reset(), loop.turn_time.reset()))
             engine.drain_reports()
+            late_at_play = late_reports(log_path)
             sent_s = sender.command("play", answer=True)
             time.sleep(0.5)
+            late_while_playing = late_reports(log_path) - late_at_play
             log = list(synth.log)
             stats = engine.stats()
             reports = engine.drain_reports()
@@ -169,7 +174,8 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
         "stream_seconds": round(stream[-1][0], 1),
         "received": len(received),
         **result,
-        "jackd_late_reports": late_reports(log_path) - late_before,
+        "jackd_late_reports": late_reports(log_path) - late_before,  # engine start included
+        "jackd_late_reports_while_playing": late_while_playing,
         "send_to_synth_ms": summary_ms([times[i] - sent_s[j] for i, j in pairs]),
         "engine_added_latency_ms": stats["thru_latency_ms"],
         "stamp_minus_send_ms": {**summary_ms([max(0.0, s) for s in stamps]),
@@ -181,6 +187,7 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
         "replug_to_first_message_ms": {**summary_ms(first), "replugs": len(replug),
                                        "never_heard": len(replug) - len(first)},
         "late_notes": stats["late_notes"],
+        "engine_turn_ms": stats["turn_ms"],  # its longest run without a pause (EngineConfig.work_slice_ms)
         "ai_timing_error_ms": stats["ai_timing_error_ms"],
         "thread_priority": stats["thread_priority"],
     }

@@ -139,6 +139,17 @@ def test_solo_plays_on_its_own_and_ignores_the_keyboard(given, jam_rig, engine_m
     assert heard and all(h.source == "ai" for h in heard), "solo: the model does not listen"
 
 
+def test_the_ai_keeps_time_when_generation_pauses_after_every_step(jam_rig, engine_models):
+    # The engine thread gives the CPU up between work slices (a JACK server without realtime
+    # scheduling must run); a zero slice pauses after every model step, and the AI plays on time.
+    engine = jam_rig.engine(engine_models["dense"], mode="solo", work_slice_ms=0.0)
+    assert jam_rig.wait_for(lambda: len(ons(jam_rig.notes())) >= 20, 5.0)
+    stats = engine.stats()
+    assert stats["cut_turns"] > 20 and stats["turn_ms"]["count"] > stats["cut_turns"]
+    assert stats["late_notes"] <= max(2, stats["events_out"] // 10), stats  # a loaded machine: a sanity bound
+    assert stats["grammar_violations"] == 0
+
+
 def test_temperature_change_takes_effect(jam_rig, engine_models):
     engine = jam_rig.engine(engine_models["dense"], mode="solo", temperature=1.0)
     time.sleep(2.5)

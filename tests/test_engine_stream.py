@@ -83,6 +83,23 @@ def test_a_human_event_after_silence_is_heard_with_the_real_elapsed_time(stream)
     assert stream.history.tolist()[2:] == [TS0 + 72, V.index(EventType.VELOCITY, 16), 60]
 
 
+def test_hearing_a_dense_step_in_slices_hears_the_same_events_in_the_same_order(stream, engine_models):
+    chord = [(0x90, pitch, 40 + 9 * i) for i, pitch in enumerate((48, 52, 55, 60, 64, 67))]
+    whole = LiveStream(PerformanceModel.load(engine_models["dense"]), Clock(0.0), 0)
+    for i, msg in enumerate(chord):
+        whole.hear_human(0.100 + 0.0008 * i, msg, None)  # one 10 ms step, a rolled chord
+        stream.hear_human(0.100 + 0.0008 * i, msg, None, until_s=0.0)  # the slice is long over
+    assert stream.human_pending and not stream.unheard  # held: the step is not over yet
+    whole.flush_human(0.2, None)
+    heard = [len(stream.flush_human(0.2, None, until_s=0.0))]  # the step is over...
+    while stream.unheard:  # ...and heard over the engine's next turns, one action each
+        assert stream.human_pending and stream.human_due_s == 0.0  # (due now: no generating before)
+        heard.append(len(stream.flush_human(0.2, None, until_s=0.0)))
+    assert heard == [1] * len(chord) and not stream.human_pending
+    assert stream.history.tolist() == whole.history.tolist()
+    np.testing.assert_allclose(stream.logits, whole.logits, atol=1e-6)
+
+
 def test_generation_waits_for_min_step_with_a_forced_time_shift(stream):
     stream.generate(Sampler(0), 1.0, None, None, min_step=37)
     assert stream.history.tolist() == [TS0 + 36] and stream.step == 37

@@ -39,6 +39,9 @@ class EngineConfig:
     wait_cap_ms: float = 20.0  # longest idle wait between housekeeping turns
     hotplug_interval_s: float = 0.5
     input_poll_ms: float = 0.5  # while a MIDI input is open, the longest the engine waits without reading it
+    work_slice_ms: float = 1.0  # the engine thread generates at most this long without a pause...
+    pause_ms: float = 0.2  # ...of this long: at real-time priority it must leave the CPU to a JACK
+    # server that runs without it (jackd --no-realtime), or that server misses its cycles
     status_interval_s: float = 0.25
     note_reports: bool = True  # NoteReports on ``reports`` (drain it, or turn them off)
     keep_heard: bool = False  # keep the HeardNote log (tests)

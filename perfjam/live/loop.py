@@ -55,6 +55,8 @@ class EngineLoop:
         self.key_follower = KeyFollower()
         self.busy_s, self.load, self.load_mark = 0.0, 0.0, (0.0, 0.0)
         self.lookahead_s, self.spin_s = cfg.lookahead_ms / 1000.0, cfg.spin_ms / 1000.0
+        self.work_slice_s, self.pause_s = cfg.work_slice_ms / 1000.0, cfg.pause_ms / 1000.0
+        self.pause_due = False  # the last turn used its work slice: the next wait is at least pause_s
         self.sampler = Sampler(cfg.seed)
         self.synth = engine.synth
         self.midi = engine.midi
@@ -63,7 +65,8 @@ class EngineLoop:
         self.outlets = Outlets(self.synth, self.ports, engine.midi)
         self.audio = AudioKeeper(self.synth, self.inbox)
         self.gc = QuietGC()
-        self.thru_latency, self.step_time = TimingStat(), TimingStat()
+        self.thru_latency, self.step_time, self.turn_time = TimingStat(), TimingStat(), TimingStat()
+        self.cut_turns = 0  # turns that ended for their work slice (a pause, then the rest)
         self.events_in = 0
         self.heard: deque[HeardNote] = deque()
         self.takes = Takes()
@@ -147,7 +150,9 @@ class EngineLoop:
                 try:
                     self._turn(item)
                     self.errors_in_a_row = 0
-                    self.busy_s += _perf() - turn_s
+                    busy_s = _perf() - turn_s
+                    self.busy_s += busy_s
+                    self.turn_time.add(busy_s)
                 except ModelError as exc:  # e.g. non-finite output: this model cannot play on
                     self.error(f"model: {exc}; the AI stops (load another model)")
                     self.stop_ai()
@@ -203,6 +208,11 @@ class EngineLoop:
             answer_s = self.policy.answer_due_s()
             if answer_s is not None:
                 t = min(t, answer_s)
+        if self.pause_due and t - now < self.pause_s:  # however far behind generation is...
+            self.pause_due = False
+            due_s = pending[0].time_s - now if pending else self.pause_s
+            return max(0.0, min(self.pause_s, due_s))  # ...but never past a due note
+        self.pause_due = False
         return t - now
 
     # --- human input ---------------------------------------------------------------------------------
@@ -256,20 +266,27 @@ class EngineLoop:
         stream.rollback(self.clock.step_at(batch[first][0]), require_sent=True)
         stream.commit()
         struck = False
+        until_s = self.sender.turn_s + self.work_slice_s
         for time_s, msg in batch[first:]:
-            heard = stream.hear_human(time_s, msg, self.control)
+            heard = stream.hear_human(time_s, msg, self.control, until_s)
             if self.cfg.keep_heard:
                 self.heard.extend(heard)
             struck = struck or (msg[0] & 0xF0 == NOTE_ON and msg[2] > 0)
+        if stream.unheard:
+            self.pause_due = True
         if struck and self.policy.human_struck(bool(stream.reader.sounding)):
             self.release_ai()  # the human plays again: the answer ends now
 
-    def _flush_humans(self, now: float) -> None:
+    def _flush_humans(self, now: float, sliced: bool = True) -> None:
         """The model hears the human's actions of every 10 ms step over by ``now`` (a step's
-        actions are held until it is over, to be heard in note-seq's order)."""
-        heard = self.stream.flush_human(now, self.control)
+        actions are held until it is over, to be heard in note-seq's order); ``sliced``: within
+        the turn's work slice, the rest after a pause."""
+        until_s = self.sender.turn_s + self.work_slice_s if sliced else math.inf
+        heard = self.stream.flush_human(now, self.control, until_s)
         if self.cfg.keep_heard:
             self.heard.extend(heard)
+        if self.stream.unheard:
+            self.pause_due = True
 
     def human_lost(self, gentle: bool = False) -> None:
         """The human's notes end now: synth, thru, the take, and the model hears the release."""
@@ -292,7 +309,7 @@ class EngineLoop:
         """Note-offs now for every sounding AI note; the model hears them. The look-ahead must
         be empty (rolled back and committed: ``hear_humans``, ``stop_ai``)."""
         now = _perf()
-        self._flush_humans(now)  # the human's finished steps first: the offs must not pass them
+        self._flush_humans(now, sliced=False)  # the human's finished steps first: the offs must not pass them
         step = max(self.clock.step_at(now), self.stream.step)
         for note in self.stream.release_ai(step, self.control):
             self.sender.send_now(note)
@@ -327,6 +344,7 @@ class EngineLoop:
         pending, lookahead, guard = stream.pending, self.lookahead_s, self.guard_s + self.spin_s
         end_step = policy.end_step
         pump = self.ports.pump
+        slice_end_s = self.sender.turn_s + self.work_slice_s
         while True:
             now = _perf()
             if stream.horizon_s >= now + lookahead or not inbox_empty() or pump():
@@ -340,9 +358,14 @@ class EngineLoop:
             else:
                 more = stream.generate(self.sampler, self.temperature, self.top_p, self.control,
                                        min_step, end_step)
-            self.step_time.add(_perf() - now)
+            done_s = _perf()
+            self.step_time.add(done_s - now)
             if not more:  # call: the answer is complete (every note released)
                 policy.answer_done()
+                return
+            if done_s > slice_end_s:  # at least one step per turn; the rest after a pause
+                self.pause_due = True
+                self.cut_turns += 1
                 return
 
     def regenerate(self) -> None:

@@ -52,6 +52,8 @@ def run_stats(loop) -> dict:
         "thru_latency_ms": loop.thru_latency.summary(),
         "ai_timing_error_ms": sender.timing_error.summary(),
         "model_step_ms": loop.step_time.summary(),
+        "turn_ms": loop.turn_time.summary(),  # the engine thread's work between two waits
+        "cut_turns": loop.cut_turns,  # turns cut by the work slice (EngineConfig.work_slice_ms)
         "thread_priority": loop.priority,
         "late_notes": sender.late,
         "late_examples": list(sender.late_log),

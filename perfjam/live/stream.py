@@ -28,6 +28,8 @@ due before the model has had time to compute it.
 
 from __future__ import annotations
 
+import math
+import time
 from array import array
 from collections import deque
 
@@ -98,6 +100,7 @@ class LiveStream:
             raise ValueError(f"unknown grammar mode {self.grammar_mode!r}; known: {', '.join(GRAMMAR_MODES)}")
         self.grammar_violations = 0  # events fed that the grammar excludes (none: see the tests)
         self.human_sounding: dict[int, int] = {}  # pitch -> human notes open on it (as the model heard)
+        self.unheard: deque[NoteAction] = deque()  # human actions ready but not heard yet (``until_s``)
         self._mask = np.zeros(size, dtype=bool)  # the engine's restriction, rebuilt per sample
 
     # --- bookkeeping ----------------------------------------------------------------------------
@@ -155,42 +158,49 @@ class LiveStream:
             human.pop(pitch, None)
 
     # --- hearing --------------------------------------------------------------------------------
-    def hear_human(self, time_s: float, data, control) -> list[HeardNote]:
+    def hear_human(self, time_s: float, data, control, until_s: float = math.inf) -> list[HeardNote]:
         """A human MIDI message (bytes) heard at wall ``time_s``; the caller has rolled back to its
         step. The encoder holds a step's events until the step is over (note-seq's order within
         a step, see ``perfjam.codec.stream``); returns the note actions the model heard now."""
         self.encoder.take(self.clock.music_s(time_s), data)
-        return self.flush_human(time_s, control)
+        return self.flush_human(time_s, control, until_s)
 
-    def flush_human(self, time_s: float, control) -> list[HeardNote]:
+    def flush_human(self, time_s: float, control, until_s: float = math.inf) -> list[HeardNote]:
         """The model hears the human actions of every step over by wall ``time_s`` (the engine
-        calls this every turn; nothing may be generated past a step whose actions are held)."""
-        if not self.encoder.pending:
-            return []
-        return self._hear_actions(self.encoder.ready(self.clock.music_s(time_s)), control)
+        calls this every turn; nothing may be generated past a step whose actions are held).
+        Past ``perf_counter`` time ``until_s`` it stops, the rest ``unheard`` for the next call."""
+        if self.encoder.pending:
+            self.unheard.extend(self.encoder.ready(self.clock.music_s(time_s)))
+        return self._hear_unheard(control, until_s)
 
     def release_human(self, time_s: float, control) -> list[HeardNote]:
         """Every human note ends (input port lost, mode or model change), heard at once."""
         self.encoder.end_all(self.clock.music_s(time_s))
-        return self._hear_actions(self.encoder.ready_all(), control)
+        self.unheard.extend(self.encoder.ready_all())
+        return self._hear_unheard(control)
 
-    def _hear_actions(self, actions: list[NoteAction], control) -> list[HeardNote]:
-        heard = []
-        for action in actions:
+    def _hear_unheard(self, control, until_s: float = math.inf) -> list[HeardNote]:
+        heard, unheard = [], self.unheard
+        while unheard:  # at least one action per call, whatever the time
+            action = unheard.popleft()
             for event in self.writer.action(action):
                 self._commit_event(event, control)
             self.same_step = 0
             heard.append(HeardNote(self.writer.step, "human", action.pitch, action.velocity, action.is_on))
+            if time.perf_counter() > until_s:
+                break
         return heard
 
     @property
     def human_pending(self) -> bool:
-        """Human actions are held (their step is not over yet)."""
-        return self.encoder.pending
+        """Human actions are held (their step is not over yet) or ready and not heard yet."""
+        return self.encoder.pending or bool(self.unheard)
 
     @property
     def human_due_s(self) -> float | None:
         """Wall time at which held human actions are next heard (``flush_human``), if any."""
+        if self.unheard:
+            return 0.0  # now
         due_s = self.encoder.due_s
         return None if due_s is None else self.clock.origin_s + self.clock.wall_s(due_s)
 
