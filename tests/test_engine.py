@@ -143,10 +143,13 @@ def test_the_ai_keeps_time_when_generation_pauses_after_every_step(jam_rig, engi
     # The engine thread gives the CPU up between work slices (a JACK server without realtime
     # scheduling must run); a zero slice pauses after every model step, and the AI plays on time.
     engine = jam_rig.engine(engine_models["dense"], mode="solo", work_slice_ms=0.0)
-    assert jam_rig.wait_for(lambda: len(ons(jam_rig.notes())) >= 20, 5.0)
+    assert jam_rig.wait_for(lambda: len(ons(jam_rig.notes())) >= 30, 8.0)
     stats = engine.stats()
-    assert stats["cut_turns"] > 20 and stats["turn_ms"]["count"] > stats["cut_turns"]
-    assert stats["late_notes"] <= max(2, stats["events_out"] // 10), stats  # a loaded machine: a sanity bound
+    assert stats["cut_turns"] > 30 and stats["turn_ms"]["count"] > stats["cut_turns"]
+    # Generation that fell behind would make most notes late; a late wake-up of the thread (the
+    # machine's doing: CI once had 6 of 40) makes a few late.
+    assert stats["ai_timing_error_ms"]["p50_ms"] < 0.5, stats
+    assert stats["late_notes"] <= stats["events_out"] // 4, stats
     assert stats["grammar_violations"] == 0
 
 

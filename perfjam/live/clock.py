@@ -45,6 +45,7 @@ class AiNote(NamedTuple):
     seq: int  # the stream entry it came from
     step: int
     restrike: bool = False  # the note-off of a re-strike (the stream has only the NOTE_ON)
+    by_human: bool = False  # ended by the human's action on its pitch: sent once that step is heard
 
 
 class HeardNote(NamedTuple):

@@ -210,8 +210,8 @@ class EngineLoop:
                 t = min(t, answer_s)
         if self.pause_due and t - now < self.pause_s:  # however far behind generation is...
             self.pause_due = False
-            due_s = pending[0].time_s - now if pending else self.pause_s
-            return max(0.0, min(self.pause_s, due_s))  # ...but never past a due note
+            wake_s = pending[0].time_s - self.spin_s - now if pending else self.pause_s
+            return max(0.0, min(self.pause_s, wake_s))  # ...but not into a due note's spin
         self.pause_due = False
         return t - now
 

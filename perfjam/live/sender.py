@@ -58,7 +58,7 @@ class AiSender:
 
     def _sent(self, note: AiNote, t: float, scheduled: bool) -> None:
         pitch = note.pitch
-        if scheduled:
+        if scheduled and not note.by_human:  # (that one has no due time: its step is over when heard)
             error = t - note.time_s
             self.timing_error.add(error)
             if error > self.late_s:

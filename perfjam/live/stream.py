@@ -148,7 +148,7 @@ class LiveStream:
             del self.reader.sounding[pitch]
             self.ai_on_step.pop(pitch, None)
             step = self.writer.step
-            self.pending.append(AiNote(self.clock.time_of(step), pitch, 0, False, -1, step, True))
+            self.pending.append(AiNote(self.clock.time_of(step), pitch, 0, False, -1, step, True, True))
         human = self.human_sounding
         if is_on:
             human[pitch] = human.get(pitch, 0) + 1
