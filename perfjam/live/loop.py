@@ -208,12 +208,21 @@ class EngineLoop:
             answer_s = self.policy.answer_due_s()
             if answer_s is not None:
                 t = min(t, answer_s)
-        if self.pause_due and t - now < self.pause_s:  # however far behind generation is...
-            self.pause_due = False
+        pause, self.pause_due = self.pause_due, False
+        if pause and t - now < self.pause_s:  # however far behind generation is...
             wake_s = pending[0].time_s - self.spin_s - now if pending else self.pause_s
             return max(0.0, min(self.pause_s, wake_s))  # ...but not into a due note's spin
-        self.pause_due = False
         return t - now
+
+    def _slice_end_s(self) -> float:
+        """When this turn's work slice ends (``EngineConfig.work_slice_ms``)."""
+        return self.sender.turn_s + self.work_slice_s
+
+    def _cut_turn(self) -> None:
+        """The turn used its work slice: the rest after a pause."""
+        if not self.pause_due:
+            self.cut_turns += 1
+        self.pause_due = True
 
     # --- human input ---------------------------------------------------------------------------------
     def on_midi(self, time_s: float, msg) -> None:
@@ -266,14 +275,14 @@ class EngineLoop:
         stream.rollback(self.clock.step_at(batch[first][0]), require_sent=True)
         stream.commit()
         struck = False
-        until_s = self.sender.turn_s + self.work_slice_s
+        until_s = self._slice_end_s()
         for time_s, msg in batch[first:]:
             heard = stream.hear_human(time_s, msg, self.control, until_s)
             if self.cfg.keep_heard:
                 self.heard.extend(heard)
             struck = struck or (msg[0] & 0xF0 == NOTE_ON and msg[2] > 0)
         if stream.unheard:
-            self.pause_due = True
+            self._cut_turn()
         if struck and self.policy.human_struck(bool(stream.reader.sounding)):
             self.release_ai()  # the human plays again: the answer ends now
 
@@ -281,12 +290,12 @@ class EngineLoop:
         """The model hears the human's actions of every 10 ms step over by ``now`` (a step's
         actions are held until it is over, to be heard in note-seq's order); ``sliced``: within
         the turn's work slice, the rest after a pause."""
-        until_s = self.sender.turn_s + self.work_slice_s if sliced else math.inf
+        until_s = self._slice_end_s() if sliced else math.inf
         heard = self.stream.flush_human(now, self.control, until_s)
         if self.cfg.keep_heard:
             self.heard.extend(heard)
         if self.stream.unheard:
-            self.pause_due = True
+            self._cut_turn()
 
     def human_lost(self, gentle: bool = False) -> None:
         """The human's notes end now: synth, thru, the take, and the model hears the release."""
@@ -344,7 +353,7 @@ class EngineLoop:
         pending, lookahead, guard = stream.pending, self.lookahead_s, self.guard_s + self.spin_s
         end_step = policy.end_step
         pump = self.ports.pump
-        slice_end_s = self.sender.turn_s + self.work_slice_s
+        slice_end_s = self._slice_end_s()
         while True:
             now = _perf()
             if stream.horizon_s >= now + lookahead or not inbox_empty() or pump():
@@ -363,9 +372,8 @@ class EngineLoop:
             if not more:  # call: the answer is complete (every note released)
                 policy.answer_done()
                 return
-            if done_s > slice_end_s:  # at least one step per turn; the rest after a pause
-                self.pause_due = True
-                self.cut_turns += 1
+            if done_s > slice_end_s:  # at least one step per turn
+                self._cut_turn()
                 return
 
     def regenerate(self) -> None:
