@@ -17,7 +17,11 @@ messages: every message the synth receives is then matched exactly to the one se
 sent and never received, duplicated = received twice).
 
 Per condition ("idle", and "loaded": a busy Python loop pinned with ``taskset -c 1``):
-* ``lost`` / ``duplicated`` / ``unknown`` counts (by kind), ``jackd_late_reports`` (jackd's
+* ``lost`` / ``duplicated`` / ``unknown`` counts (by kind);
+* ``reference``: the same counts for a plain C client on the same port in the same run
+  (``jack_midi_dump``, its JACK thread at the app's input client's SCHED_FIFO 30): what any
+  client loses on this server and machine; ``lost_by_both``: messages neither received;
+* ``jackd_late_reports`` (jackd's
   "not finished" lines: a client that missed its cycle; engine start included) and
   ``jackd_late_reports_while_playing``;
 * ``engine_turn_ms``: the engine thread's runs between two waits while playing (a thread at
@@ -50,6 +54,7 @@ from live_latency import emit  # noqa: E402
 from midi_rig import (  # noqa: E402
     REPLUG_PITCH,
     Message,
+    ReferenceReceiver,
     Sender,
     core_loaded,
     jackd,
@@ -132,10 +137,11 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
             synth.log.clear()
             engine.query(lambda loop: (loop.thru_latency.reset(), loop.turn_time.reset()))
             engine.drain_reports()
-            late_at_play = late_reports(log_path)
-            sent_s = sender.command("play", answer=True)
-            time.sleep(0.5)
-            late_while_playing = late_reports(log_path) - late_at_play
+            with ReferenceReceiver(f"{client}-ref", f"{client}:keys") as reference:
+                late_at_play = late_reports(log_path)
+                sent_s = sender.command("play", answer=True)
+                time.sleep(0.5)
+                late_while_playing = late_reports(log_path) - late_at_play
             log = list(synth.log)
             stats = engine.stats()
             reports = engine.drain_reports()
@@ -153,6 +159,11 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
     result = match([m for _, m in stream], received)
     pairs = result.pop("pairs")
     lost_at = result.pop("lost_at")
+    ref = match([m for _, m in stream], [m for m in reference.received if m != ("off", 0, 0)])
+    ref_lost_at = ref.pop("lost_at")
+    del ref["pairs"]
+    result["reference"] = {**ref, "ring_full": reference.ring_full}
+    result["lost_by_both"] = len(set(lost_at) & set(ref_lost_at))
     result["lost_examples"] = [  # the first few: when sent, and how soon after the message before
         {"index": j, "sent_at_s": round(sent_s[j] - sent_s[0], 4),
          "after_previous_ms": round((sent_s[j] - sent_s[j - 1]) * 1000, 3) if j else None}
@@ -190,6 +201,7 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
         "engine_turn_ms": stats["turn_ms"],  # its longest run without a pause (EngineConfig.work_slice_ms)
         "ai_timing_error_ms": stats["ai_timing_error_ms"],
         "thread_priority": stats["thread_priority"],
+        "locked_mb": stats["locked_mb"],
     }
 
 

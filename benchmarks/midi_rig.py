@@ -115,6 +115,56 @@ def core_loaded(loaded: bool, cpu: int = 1):
         burner.wait()
 
 
+class ReferenceReceiver:
+    """A MIDI input that is plain C: ``jack_midi_dump`` (jackd2's example client), its JACK threads
+    at SCHED_FIFO ``priority`` like the app's input client, connected to ``source`` while in the
+    block. ``received`` (after the block): what it got, as ``visible`` tuples. On the same server
+    as the app, fed by the same port, it tells what any client would have lost there."""
+
+    def __init__(self, name: str, source: str, priority: int = 30) -> None:
+        self.name, self.source, self.priority = name, source, priority
+        self.received: list[tuple[str, int, int]] = []
+        self.ring_full = 0
+
+    def __enter__(self) -> "ReferenceReceiver":
+        self._out = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(["jack_midi_dump", self.name], stdout=self._out,
+                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        port, deadline = f"{self.name}:input", time.monotonic() + 10
+        while subprocess.run(["jack_connect", self.source, port], capture_output=True).returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"jack_midi_dump did not start or could not connect to {self.source}")
+            time.sleep(0.05)
+        for tid in os.listdir(f"/proc/{self.proc.pid}/task"):
+            if int(tid) != self.proc.pid:  # its main thread only prints
+                try:
+                    os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(self.priority))
+                except OSError:
+                    pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.seek(0)
+        for line in self._out:
+            self.ring_full += "ringbuffer was full" in line
+            head = line.split(":", 1)
+            if len(head) == 2 and head[0].strip().isdigit():
+                data = head[1].split()
+                try:
+                    message = tuple(int(b, 16) for b in data[:3])
+                except ValueError:
+                    continue
+                if len(message) == 3:
+                    self.received.append(visible(message))
+        self._out.close()
+
+
 # --- the performance --------------------------------------------------------------------------------
 def _synthetic_player(rng: random.Random, channel: int, seconds: float) -> list[tuple[float, Message]]:
     """Phrases of single notes and chords (1-3 notes, a few ms apart) and a pedal that moves in
@@ -253,10 +303,11 @@ def sender_main(client: str, stream_path: Path) -> None:
     """Commands on stdin, one per line: "probe", "play" (the stream; prints the send times as
     JSON), "replug N" (N times: close, 1 s away, reopen, probes every 2 ms for 1 s; prints the
     reopen times as JSON), "quit"."""
-    from perfjam.live.realtime import raise_priority
+    from perfjam.live.realtime import lock_realtime_pages, raise_priority
     from perfjam.midi_io import MidiOutput
 
-    raise_priority(20)  # a keyboard is a device: its timing must not suffer from our load
+    raise_priority(20)  # a keyboard is a device: its timing must not suffer from our load,
+    lock_realtime_pages()  # nor wait for the disk
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     stream = [(t, tuple(m)) for t, m in json.loads(stream_path.read_text())]
     with device_threads():

@@ -168,7 +168,7 @@ def _show_reports(engine: Engine, last_line: str, printed: float, tty: bool, fin
         if isinstance(report, StatusReport):
             status = report
         elif isinstance(report, ErrorReport):
-            print(("\n" if tty else "") + f"error: {report.message}", file=sys.stderr, flush=True)
+            print(("\n" if tty else "") + f"{report.level}: {report.message}", file=sys.stderr, flush=True)
     if status is not None:
         last_line = status_line(status)
     now = time.monotonic()

@@ -26,13 +26,30 @@ def ports(env: dict[str, str] | None = None) -> list[str]:
     return listed.stdout.split("\n")
 
 
-def start(name: str, log, sync: bool = True, timeout_s: float = 10.0) -> subprocess.Popen:
-    """A jackd named ``name`` (dummy backend, 48 kHz, 128 frames, no realtime), once it answers;
-    its output goes to the open file ``log``."""
+def runs_realtime(name: str) -> bool | None:
+    """Whether the jackd started with ``-n name`` runs threads at realtime priority (None: no such
+    process found)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            args = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\0")
+            if not args or os.path.basename(args[0]) not in ("jackd", "jackdmp") or name not in args:
+                continue
+            return any(os.sched_getscheduler(int(tid)) in (os.SCHED_FIFO, os.SCHED_RR)
+                       for tid in os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            continue
+    return None
+
+
+def start(name: str, log, sync: bool = True, timeout_s: float = 10.0,
+          realtime: bool = False) -> subprocess.Popen:
+    """A jackd named ``name`` (dummy backend, 48 kHz, 128 frames, no realtime unless asked), once
+    it answers; its output goes to the open file ``log``."""
     jackd = shutil.which("jackd")
     if jackd is None:
         pytest.skip("jackd not installed (apt install jackd2); MIDI/JACK tests need a JACK server")
-    proc = subprocess.Popen([jackd, "--no-realtime", *(["--sync"] if sync else []), "-n", name, "-d", "dummy",
+    scheduling = "--realtime" if realtime else "--no-realtime"
+    proc = subprocess.Popen([jackd, scheduling, *(["--sync"] if sync else []), "-n", name, "-d", "dummy",
                              "-r", "48000", "-p", "128"], stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
     deadline = time.monotonic() + timeout_s

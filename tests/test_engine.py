@@ -185,7 +185,7 @@ def test_controls_change_live_on_a_conditioned_model(jam_rig, engine_models):
     assert jam_rig.wait_for(lambda: len(jam_rig.notes()) > n + 4, 3.0)
     status = engine.status()
     assert status.has_controls
-    assert not [r for r in engine.drain_reports() if isinstance(r, ErrorReport)]
+    assert not [r for r in engine.drain_reports() if isinstance(r, ErrorReport) and r.level == "error"]
 
 
 # --- what the model heard --------------------------------------------------------------------------

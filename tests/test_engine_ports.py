@@ -5,8 +5,11 @@ sounds on the old ones."""
 
 from __future__ import annotations
 
+import os
+import queue
 import time
 
+import jackd
 import pytest
 
 pytestmark = pytest.mark.jack
@@ -86,3 +89,31 @@ def test_new_midi_channels_release_what_sounds_on_the_old_ones_and_play_on_the_n
     assert not [n for n in jam_rig.notes(channel=5, since=off) if n[2]], "thru off: your notes stay here"
     with pytest.raises(ValueError):
         engine.set_midi_channels(out_channel=16, thru=False, thru_channel=0)
+
+
+@pytest.mark.parametrize("realtime", [False, True], ids=["server-without-realtime", "realtime-server"])
+def test_a_jack_server_without_realtime_scheduling_is_reported_once(realtime, tmp_path, monkeypatch):
+    from perfjam.live.config import MidiSettings
+    from perfjam.live.ports import NOT_REALTIME_JACK, EnginePorts
+
+    name = f"perfjam-rt{int(realtime)}-{os.getpid()}"
+    with open(tmp_path / "jackd.log", "w") as log:
+        proc = jackd.start(name, log, realtime=realtime)
+    try:
+        if realtime and "Cannot use real-time scheduling" in (tmp_path / "jackd.log").read_text():
+            pytest.skip("this machine does not allow realtime scheduling (jackd -R fell back)")
+        monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+        monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+        said: list[tuple] = []
+        ports = EnginePorts(queue.SimpleQueue(), MidiSettings(api="jack"), poll_ms=0.5,
+                            hotplug_interval_s=0.5, on_error=lambda *args: said.append(args))
+        try:
+            for _ in range(2):  # a replug opens a new client: still said once
+                ports.open_input("perfjam-in", virtual=True, raise_errors=True)
+                ports.open_output("perfjam-out", virtual=True, raise_errors=True)
+                assert ports.input is not None and ports.output is not None
+        finally:
+            ports.close()
+    finally:
+        jackd.stop(proc)
+    assert said == ([] if realtime else [(NOT_REALTIME_JACK, "warning")])

@@ -331,6 +331,17 @@ def test_the_bridge_drains_without_blocking_and_coalesces_status(qtbot, gui_mode
     assert [n.time_s for n in notes[:3]] == [0.0, 1.0, 2.0]  # in order
 
 
+def test_an_engine_warning_is_shown_as_a_warning_not_an_error(harness, qtbot):
+    from perfjam.engine import ErrorReport
+    from perfjam.live.ports import NOT_REALTIME_JACK
+
+    h = harness()
+    h.engine.reports.put(ErrorReport(NOT_REALTIME_JACK, "warning"))
+    banner = h.window.banner
+    qtbot.waitUntil(lambda: any(m.text == NOT_REALTIME_JACK for m in banner.messages()), timeout=5000)
+    assert [m.level for m in banner.messages() if m.text == NOT_REALTIME_JACK] == ["warning"]
+
+
 def test_menus_and_shortcuts(harness):
     h = harness()
     menus = {a.text().replace("&", ""): a.menu() for a in h.window.menuBar().actions()}

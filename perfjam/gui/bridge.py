@@ -28,6 +28,7 @@ class EngineBridge(QObject):
     pedalEvent = Signal(object)  # PedalReport: the human's sustain pedal changed
     plan = Signal(object)  # PlanReport: the AI's look-ahead (the newest of each drain only)
     error = Signal(str)
+    warning = Signal(str)  # ErrorReport(level="warning")
     engineChanged = Signal(object)  # the engine, once one exists (after a model loads)
 
     def __init__(
@@ -69,7 +70,7 @@ class EngineBridge(QObject):
             elif isinstance(report, PedalReport):
                 self.pedalEvent.emit(report)
             elif isinstance(report, ErrorReport):
-                self.error.emit(report.message)
+                (self.warning if report.level == "warning" else self.error).emit(report.message)
         if last_plan is not None:
             self.plan.emit(last_plan)
         if last_status is not None:

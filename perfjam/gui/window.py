@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         b.pedalEvent.connect(lambda r: self.roll.pedal(r.source, r.down, r.time_s))
         b.plan.connect(lambda r: self.roll.set_plan(r.notes))
         b.error.connect(self._on_error)
+        b.warning.connect(lambda message: self.show_message(message, "warning"))
         b.engineChanged.connect(lambda _: (self._send_all(), self.pickers.send_all()))
         self.roll.soundingChanged.connect(self.keyboard.set_lights)
         t.playToggled.connect(self._on_play)

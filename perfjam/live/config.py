@@ -46,7 +46,8 @@ class EngineConfig:
     note_reports: bool = True  # NoteReports on ``reports`` (drain it, or turn them off)
     keep_heard: bool = False  # keep the HeardNote log (tests)
     manage_gc: bool = True  # while running, the engine thread runs Python's cyclic GC (see docs)
-    realtime_priority: int = 20  # SCHED_FIFO priority of the engine thread when allowed; 0: never
+    # SCHED_FIFO priority of the engine thread when allowed, and JACK's pages locked in RAM; 0: neither
+    realtime_priority: int = 20
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -6,6 +6,7 @@ loop composes the engine's parts and does the timing between them:
 * ``EnginePorts`` (``perfjam.live.ports``): the MIDI ports, the polled input, hot-plug;
 * ``Outlets`` (``perfjam.live.outlets``): synth and MIDI out, what each side left sounding;
 * ``TurnPolicy`` (``perfjam.live.policy``): when the AI plays (call / duet / solo);
+* ``TurnPacer`` (``perfjam.live.pacing``): when the thread wakes, and its turns' work slices;
 * ``LiveStream`` (``perfjam.live.stream``): the model's view, its look-ahead and rollback;
 * ``COMMANDS`` (``perfjam.live.commands``): what the GUI and the CLI may ask;
 * ``Takes`` (``perfjam.live.takes``): the recording, and the takes still being finished.
@@ -26,9 +27,10 @@ from perfjam.live.clock import AiNote, Clock, HeardNote
 from perfjam.live.commands import COMMANDS
 from perfjam.live.keyfollow import KeyFollower
 from perfjam.live.outlets import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, Outlets
+from perfjam.live.pacing import TurnPacer
 from perfjam.live.policy import TurnPolicy
 from perfjam.live.ports import EnginePorts
-from perfjam.live.realtime import QuietGC, TimingStat, raise_priority, shorten_gil_switch
+from perfjam.live.realtime import QuietGC, TimingStat, lock_realtime_pages, raise_priority, shorten_gil_switch
 from perfjam.live.reports import ErrorReport, NoteReport, PedalReport, PlanReport, StatusReport
 from perfjam.live.safety import SAFETY_CHECK_S, check_safety
 from perfjam.live.sender import AiSender
@@ -54,9 +56,8 @@ class EngineLoop:
         self.follow_key, self.answer_cc = cfg.follow_key, cfg.answer_cc
         self.key_follower = KeyFollower()
         self.busy_s, self.load, self.load_mark = 0.0, 0.0, (0.0, 0.0)
-        self.lookahead_s, self.spin_s = cfg.lookahead_ms / 1000.0, cfg.spin_ms / 1000.0
-        self.work_slice_s, self.pause_s = cfg.work_slice_ms / 1000.0, cfg.pause_ms / 1000.0
-        self.pause_due = False  # the last turn used its work slice: the next wait is at least pause_s
+        self.pacer = TurnPacer(cfg.wait_cap_ms, cfg.spin_ms, cfg.lookahead_ms, cfg.work_slice_ms,
+                               cfg.pause_ms)
         self.sampler = Sampler(cfg.seed)
         self.synth = engine.synth
         self.midi = engine.midi
@@ -66,7 +67,6 @@ class EngineLoop:
         self.audio = AudioKeeper(self.synth, self.inbox)
         self.gc = QuietGC()
         self.thru_latency, self.step_time, self.turn_time = TimingStat(), TimingStat(), TimingStat()
-        self.cut_turns = 0  # turns that ended for their work slice (a pause, then the rest)
         self.events_in = 0
         self.heard: deque[HeardNote] = deque()
         self.takes = Takes()
@@ -75,8 +75,8 @@ class EngineLoop:
         self.human_queue: list = []
         self.stopping = False
         self.priority = "normal"
+        self.locked_bytes = 0  # of the pages JACK's threads run in (realtime.lock_realtime_pages)
         self.errors_in_a_row = 0
-        self.guard_s = 0.002
         self.forced: deque[int] = deque()  # solo: primer events to play as if generated
         self.start_error: BaseException | None = None
 
@@ -91,6 +91,8 @@ class EngineLoop:
         # A MidiError (no usable MIDI API) reaches Engine.start's caller.
         self.ports.open_input(self.midi.input_name, self.midi.input_virtual, raise_errors=True)
         self.ports.open_output(self.midi.output_name, self.midi.output_virtual, raise_errors=True)
+        if cfg.realtime_priority > 0:
+            self.locked_bytes = lock_realtime_pages()[0]  # JACK's threads must not wait for the disk
         self.clock = Clock(_perf(), cfg.speed)
         reaction_steps = max(1, self.clock.steps(cfg.reaction_ms / 1000.0 * cfg.speed))
         self.reaction_steps = reaction_steps
@@ -116,8 +118,8 @@ class EngineLoop:
     def update_control(self) -> None:
         self.control = requested_control(self.model.info.control_size, self.notes_per_s, self.histogram)
 
-    def error(self, message: str) -> None:
-        self.reports.put(ErrorReport(message))
+    def error(self, message: str, level: str = "error") -> None:
+        self.reports.put(ErrorReport(message, level))
 
     def load_primer(self, path_or_primer) -> None:
         from perfjam.generation import Primer, PrimerError, load_primer
@@ -147,6 +149,7 @@ class EngineLoop:
             while not self.stopping:
                 item = self.ports.next_item(self._wait_timeout())  # reads the MIDI input while it waits
                 self.sender.turn_s = turn_s = _perf()
+                self.pacer.begin_turn(turn_s)
                 try:
                     self._turn(item)
                     self.errors_in_a_row = 0
@@ -191,38 +194,9 @@ class EngineLoop:
         self._housekeeping()
 
     def _wait_timeout(self) -> float:
-        now = _perf()
-        t = now + self.cfg.wait_cap_ms / 1000.0
-        pending = self.stream.pending
-        if pending and pending[0].time_s - self.spin_s < t:
-            t = pending[0].time_s - self.spin_s  # then _send_due spins to the exact time
-        human_due_s = self.stream.human_due_s
-        if human_due_s is not None:
-            t = min(t, human_due_s)  # the human's step is over: the model hears it (no generating before)
-        elif self.policy.active:
-            generate_at = self.stream.horizon_s - self.lookahead_s
-            if pending and pending[0].time_s - now < self.guard_s + self.spin_s:
-                generate_at = pending[0].time_s - self.spin_s  # that note first (see _generate)
-            t = min(t, generate_at)
-        else:
-            answer_s = self.policy.answer_due_s()
-            if answer_s is not None:
-                t = min(t, answer_s)
-        pause, self.pause_due = self.pause_due, False
-        if pause and t - now < self.pause_s:  # however far behind generation is...
-            wake_s = pending[0].time_s - self.spin_s - now if pending else self.pause_s
-            return max(0.0, min(self.pause_s, wake_s))  # ...but not into a due note's spin
-        return t - now
-
-    def _slice_end_s(self) -> float:
-        """When this turn's work slice ends (``EngineConfig.work_slice_ms``)."""
-        return self.sender.turn_s + self.work_slice_s
-
-    def _cut_turn(self) -> None:
-        """The turn used its work slice: the rest after a pause."""
-        if not self.pause_due:
-            self.cut_turns += 1
-        self.pause_due = True
+        pending, policy = self.stream.pending, self.policy
+        return self.pacer.wait_s(_perf(), pending[0].time_s if pending else None, self.stream.human_due_s,
+                                 policy.active, self.stream.horizon_s, policy.answer_due_s())
 
     # --- human input ---------------------------------------------------------------------------------
     def on_midi(self, time_s: float, msg) -> None:
@@ -275,14 +249,14 @@ class EngineLoop:
         stream.rollback(self.clock.step_at(batch[first][0]), require_sent=True)
         stream.commit()
         struck = False
-        until_s = self._slice_end_s()
+        until_s = self.pacer.slice_end_s
         for time_s, msg in batch[first:]:
             heard = stream.hear_human(time_s, msg, self.control, until_s)
             if self.cfg.keep_heard:
                 self.heard.extend(heard)
             struck = struck or (msg[0] & 0xF0 == NOTE_ON and msg[2] > 0)
         if stream.unheard:
-            self._cut_turn()
+            self.pacer.cut_turn()
         if struck and self.policy.human_struck(bool(stream.reader.sounding)):
             self.release_ai()  # the human plays again: the answer ends now
 
@@ -290,12 +264,12 @@ class EngineLoop:
         """The model hears the human's actions of every 10 ms step over by ``now`` (a step's
         actions are held until it is over, to be heard in note-seq's order); ``sliced``: within
         the turn's work slice, the rest after a pause."""
-        until_s = self._slice_end_s() if sliced else math.inf
+        until_s = self.pacer.slice_end_s if sliced else math.inf
         heard = self.stream.flush_human(now, self.control, until_s)
         if self.cfg.keep_heard:
             self.heard.extend(heard)
         if self.stream.unheard:
-            self._cut_turn()
+            self.pacer.cut_turn()
 
     def human_lost(self, gentle: bool = False) -> None:
         """The human's notes end now: synth, thru, the take, and the model hears the release."""
@@ -350,10 +324,11 @@ class EngineLoop:
         if not policy.active or self.stream.human_pending:
             return  # generation resumes once the model has heard the human's step (<= 10 ms)
         stream, clock, inbox_empty = self.stream, self.clock, self.inbox.empty
-        pending, lookahead, guard = stream.pending, self.lookahead_s, self.guard_s + self.spin_s
+        pacer = self.pacer
+        pending, lookahead, guard = stream.pending, pacer.lookahead_s, pacer.guard_s + pacer.spin_s
         end_step = policy.end_step
         pump = self.ports.pump
-        slice_end_s = self._slice_end_s()
+        slice_end_s = pacer.slice_end_s
         while True:
             now = _perf()
             if stream.horizon_s >= now + lookahead or not inbox_empty() or pump():
@@ -373,7 +348,7 @@ class EngineLoop:
                 policy.answer_done()
                 return
             if done_s > slice_end_s:  # at least one step per turn
-                self._cut_turn()
+                self.pacer.cut_turn()
                 return
 
     def regenerate(self) -> None:
@@ -391,7 +366,7 @@ class EngineLoop:
         if clearance < SLOW_WORK_CLEARANCE_S:
             return
         active = self.policy.active
-        if self.gc.due(now) and not (active and stream.horizon_s < now + self.lookahead_s / 2):
+        if self.gc.due(now) and not (active and stream.horizon_s < now + self.pacer.lookahead_s / 2):
             self.gc.collect(now, clearance)  # (not while generation is catching up)
         if not active and not stream.spec and not pending and not stream.human_pending:
             stream.catch_up(self.clock.step_at(now), self.control)
@@ -417,7 +392,7 @@ class EngineLoop:
             if histogram is not self.histogram:
                 self.histogram = histogram
                 self.update_control()
-        self.guard_s = min(0.005, self.step_time.recent(99) / 1000.0 + 0.0003)
+        self.pacer.measured_step(self.step_time.recent(99) / 1000.0)
         for message in self.takes.check():
             self.error(message)
         self.report_status()

@@ -25,6 +25,10 @@ from perfjam.live.realtime import above_this_thread
 _perf = time.perf_counter
 MISSING_PORT_RETRY_S = 2.0  # after a MIDI API error, before trying to list ports again
 RETURN_CHECK_S = 0.02  # a port that went away: a quick check for its return this often
+NOT_REALTIME_JACK = (
+    "JACK runs without realtime scheduling: on a busy computer it may drop or double MIDI messages, "
+    "whatever PerfJam does. Start JACK with realtime scheduling (jackd -R; QjackCtl: Setup > "
+    "Realtime; the user needs realtime rights, e.g. the audio group) or in synchronous mode (--sync).")
 
 
 def quiesce() -> None:
@@ -38,7 +42,7 @@ class EnginePorts:
     """The MIDI input and output of the engine (either may be None: none chosen, or not there)."""
 
     def __init__(self, inbox: queue.SimpleQueue, midi: MidiSettings, poll_ms: float,
-                 hotplug_interval_s: float, on_error: Callable[[str], None]) -> None:
+                 hotplug_interval_s: float, on_error: Callable[..., None]) -> None:
         self.inbox = inbox
         self.midi = midi
         self.poll_s = poll_ms / 1000.0
@@ -52,6 +56,7 @@ class EnginePorts:
         self.lister_error = ""
         self.next_full_check_s = 0.0
         self.next_probe_s = 0.0
+        self.warned_not_realtime = False
 
     # --- opening -------------------------------------------------------------------------------------
     def open_input(self, name: str | None, virtual: bool, raise_errors: bool = False) -> None:
@@ -78,8 +83,8 @@ class EnginePorts:
 
     def _open(self, cls, name: str, virtual: bool, client_name: str, raise_errors: bool):
         try:
-            with above_this_thread():  # the client's JACK threads above the engine
-                return cls(name, api=self.midi.api, virtual=virtual, client_name=client_name)
+            with above_this_thread() as started:  # the client's JACK threads above the engine
+                port = cls(name, api=self.midi.api, virtual=virtual, client_name=client_name)
         except midi_io.MidiPortError:
             return None  # "disconnected": opened when it appears
         except midi_io.MidiError as exc:
@@ -87,6 +92,10 @@ class EnginePorts:
                 raise
             self.on_error(str(exc))
             return None
+        if port.api == "jack" and started.none_realtime and not self.warned_not_realtime:
+            self.warned_not_realtime = True
+            self.on_error(NOT_REALTIME_JACK, "warning")
+        return port
 
     def close(self) -> None:
         quiesce()

@@ -1,6 +1,7 @@
 """The engine's real-time helpers (no heavy imports; Linux, else no-ops): thread priorities,
-the interpreter's GIL and garbage collector while the engine runs, and constant-memory timing
-statistics (``TimingStat``: rolling window + whole-run histogram).
+the pages real-time threads run in kept in RAM, the interpreter's GIL and garbage collector while
+the engine runs, and constant-memory timing statistics (``TimingStat``: rolling window +
+whole-run histogram).
 
 Priorities of the threads other libraries start for us:
 
@@ -14,13 +15,16 @@ SCHED_FIFO when allowed; a realtime JACK server's threads, already realtime, are
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
+import re
 import sys
 import threading
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 CLIENT_PRIORITY_STEP = 10  # a MIDI/audio client's threads run this far above the engine thread
 
@@ -32,19 +36,44 @@ def _tasks() -> set[str]:
         return set()
 
 
+@dataclass
+class StartedThreads:
+    """What ``threads_started_at`` found once its block ended: the threads the block started, and
+    how many of them were already realtime (SCHED_FIFO/RR) when found."""
+
+    count: int = 0
+    realtime: int = 0
+
+    @property
+    def none_realtime(self) -> bool:
+        """Threads were started, none of them realtime: e.g. a JACK client's on a JACK server
+        without realtime scheduling (a realtime server starts its clients' process threads at
+        SCHED_FIFO)."""
+        return self.count > 0 and self.realtime == 0
+
+
 @contextmanager
-def threads_started_at(fifo_priority: int, nice: int = 0) -> Iterator[None]:
+def threads_started_at(fifo_priority: int, nice: int = 0) -> Iterator[StartedThreads]:
     """Threads started while in the block and still at normal priority get SCHED_FIFO
     ``fifo_priority`` (> 0), else (not allowed, or 0) the nice level ``nice`` when below 0.
-    Another thread of the process starting one meanwhile would be raised too: keep it short."""
+    Another thread of the process starting one meanwhile would be raised too: keep it short.
+    Yields a ``StartedThreads``, filled in as the block ends."""
     before = _tasks()
+    started = StartedThreads()
     try:
-        yield
+        yield started
     finally:
         for tid in _tasks() - before:
             try:
-                if os.sched_getscheduler(int(tid)) != os.SCHED_OTHER:
-                    continue
+                policy = os.sched_getscheduler(int(tid))
+            except (AttributeError, OSError):
+                continue  # ended already
+            started.count += 1
+            if policy in (os.SCHED_FIFO, os.SCHED_RR):
+                started.realtime += 1
+            if policy != os.SCHED_OTHER:
+                continue
+            try:
                 if fifo_priority > 0:
                     try:
                         fifo = min(fifo_priority, os.sched_get_priority_max(os.SCHED_FIFO))
@@ -54,12 +83,12 @@ def threads_started_at(fifo_priority: int, nice: int = 0) -> Iterator[None]:
                         pass
                 if nice < 0:
                     os.setpriority(os.PRIO_PROCESS, int(tid), nice)
-            except (AttributeError, OSError):
+            except OSError:
                 pass
 
 
 @contextmanager
-def above_this_thread(step: int = CLIENT_PRIORITY_STEP) -> Iterator[None]:
+def above_this_thread(step: int = CLIENT_PRIORITY_STEP) -> Iterator[StartedThreads]:
     """``threads_started_at`` a step above the calling thread: SCHED_FIFO p -> p + step (so that
     they preempt its work: equal FIFO priorities never preempt each other), a nice level -> the
     same nice level, normal priority -> left as they are."""
@@ -68,11 +97,11 @@ def above_this_thread(step: int = CLIENT_PRIORITY_STEP) -> Iterator[None]:
         priority = os.sched_getparam(0).sched_priority
         nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     except (AttributeError, OSError):
-        yield
+        yield StartedThreads()
         return
     fifo = priority + step if policy in (os.SCHED_FIFO, os.SCHED_RR) else 0
-    with threads_started_at(fifo, nice):
-        yield
+    with threads_started_at(fifo, nice) as started:
+        yield started
 
 
 def raise_priority(rt_priority: int) -> str:
@@ -91,6 +120,44 @@ def raise_priority(rt_priority: int) -> str:
         return "nice -10"
     except OSError:
         return "normal"
+
+
+# The code JACK's threads run in this process, in order of need: rtmidi's client (the MIDI ports,
+# python-rtmidi's own libjack), the C/C++ runtime under it, then FluidSynth's audio driver.
+REALTIME_LIBRARIES = (r"/rtmidi/_rtmidi\.", r"python_rtmidi\.libs/libjack", r"/libstdc\+\+\.so",
+                      r"/libc\.so", r"/ld-linux", r"/libgcc_s\.so", r"/libpthread\.so",
+                      r"/libjack\.so", r"/libfluidsynth\.so", r"/libglib-2\.0\.so", r"/libm\.so")
+
+
+def lock_realtime_pages(libraries: tuple[str, ...] = REALTIME_LIBRARIES) -> tuple[int, int]:
+    """Keep the pages of ``libraries`` (regexes on /proc/self/maps paths, the first first) in RAM
+    (mlock), as far as RLIMIT_MEMLOCK allows (8 MiB for a desktop user by default; these are
+    about 8). Without it the kernel may drop a library's code page that a JACK thread then needs
+    (under memory pressure, or proactive reclaim such as DAMON's): that thread waits for the disk
+    and misses its cycle, which on a server without --sync loses MIDI messages. Pages stay
+    locked for the life of the process (locking again is free). Returns (bytes locked, wanted)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            mappings = [line.split() for line in maps]
+        mlock = ctypes.CDLL(None, use_errno=True).mlock
+    except (OSError, AttributeError):
+        return 0, 0
+    mlock.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    locked = wanted = 0
+    seen: set[str] = set()
+    for pattern in libraries:
+        regex = re.compile(pattern)
+        for fields in mappings:
+            if len(fields) < 6 or fields[1].startswith("---") or fields[0] in seen:
+                continue  # (a reserved gap has no access: nothing to lock)
+            if not regex.search(fields[5]):
+                continue
+            seen.add(fields[0])
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            wanted += end - start
+            if mlock(start, end - start) == 0:
+                locked += end - start
+    return locked, wanted
 
 
 GIL_SWITCH_INTERVAL_S = 0.0002

@@ -63,3 +63,4 @@ class StatusReport:
 @dataclass(frozen=True, slots=True)
 class ErrorReport:
     message: str
+    level: str = "error"  # "error" | "warning" (the app plays on as it is; the player should know)

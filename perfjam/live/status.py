@@ -53,8 +53,9 @@ def run_stats(loop) -> dict:
         "ai_timing_error_ms": sender.timing_error.summary(),
         "model_step_ms": loop.step_time.summary(),
         "turn_ms": loop.turn_time.summary(),  # the engine thread's work between two waits
-        "cut_turns": loop.cut_turns,  # turns cut by the work slice (EngineConfig.work_slice_ms)
+        "cut_turns": loop.pacer.cut_turns,  # turns cut by the work slice (EngineConfig.work_slice_ms)
         "thread_priority": loop.priority,
+        "locked_mb": round(loop.locked_bytes / 2**20, 2),  # pages JACK's threads run in, kept in RAM
         "late_notes": sender.late,
         "late_examples": list(sender.late_log),
         "events_in": loop.events_in,
