@@ -35,8 +35,8 @@ def _benchmark(name: str):
 
 @pytest.mark.timeout(120)
 def test_no_message_is_lost_or_doubled_without_sync_under_load(tmp_path):
-    if shutil.which("jackd") is None or shutil.which("taskset") is None:
-        pytest.skip("needs jackd (apt install jackd2) and taskset")
+    if not all(shutil.which(tool) for tool in ("jackd", "jack_midi_dump", "taskset")):
+        pytest.skip("needs jackd and jack_midi_dump (apt install jackd2) and taskset")
     from perfjam.model import find_model
 
     rig, bench = _benchmark("midi_rig"), _benchmark("midi_input")
