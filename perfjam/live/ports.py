@@ -26,9 +26,9 @@ _perf = time.perf_counter
 MISSING_PORT_RETRY_S = 2.0  # after a MIDI API error, before trying to list ports again
 RETURN_CHECK_S = 0.02  # a port that went away: a quick check for its return this often
 NOT_REALTIME_JACK = (
-    "JACK runs without realtime scheduling: on a busy computer it may drop or double MIDI messages, "
-    "whatever PerfJam does. Start JACK with realtime scheduling (jackd -R; QjackCtl: Setup > "
-    "Realtime; the user needs realtime rights, e.g. the audio group) or in synchronous mode (--sync).")
+    "JACK runs without realtime scheduling: on a busy computer it misses cycles (audio dropouts, "
+    "and without --sync MIDI messages dropped or doubled). Start JACK with realtime scheduling "
+    "(jackd -R; QjackCtl: Setup > Realtime; the user needs realtime rights, e.g. the audio group).")
 
 
 def quiesce() -> None:
