@@ -21,6 +21,8 @@ Per condition ("idle", and "loaded": a busy Python loop pinned with ``taskset -c
 * ``reference``: the same counts for a plain C client on the same port in the same run
   (``jack_midi_dump``, its JACK thread at the app's input client's SCHED_FIFO 30): what any
   client loses on this server and machine; ``lost_by_both``: messages neither received;
+* ``steal_jiffies_while_playing``: CPU time the hypervisor took from a virtual machine while the
+  stream played (losses on a server without --sync follow it, for every client);
 * ``jackd_late_reports`` (jackd's
   "not finished" lines: a client that missed its cycle; engine start included) and
   ``jackd_late_reports_while_playing``;
@@ -64,6 +66,16 @@ from midi_rig import (  # noqa: E402
     summary_ms,
     visible,
 )
+
+
+def steal_jiffies() -> int:
+    """The CPU time the hypervisor has taken from this machine so far (/proc/stat "steal", in
+    jiffies: 4 ms at HZ=250); 0 where unknown."""
+    try:
+        with open("/proc/stat") as stat:
+            return int(stat.readline().split()[8])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 # --- the engine side -----------------------------------------------------------------------------------
@@ -138,10 +150,11 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
             engine.query(lambda loop: (loop.thru_latency.reset(), loop.turn_time.reset()))
             engine.drain_reports()
             with ReferenceReceiver(f"{client}-ref", f"{client}:keys") as reference:
-                late_at_play = late_reports(log_path)
+                late_at_play, steal_at_play = late_reports(log_path), steal_jiffies()
                 sent_s = sender.command("play", answer=True)
                 time.sleep(0.5)
                 late_while_playing = late_reports(log_path) - late_at_play
+                stolen_while_playing = steal_jiffies() - steal_at_play
             log = list(synth.log)
             stats = engine.stats()
             reports = engine.drain_reports()
@@ -187,6 +200,7 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
         **result,
         "jackd_late_reports": late_reports(log_path) - late_before,  # engine start included
         "jackd_late_reports_while_playing": late_while_playing,
+        "steal_jiffies_while_playing": stolen_while_playing,  # CPU time a hypervisor took from this VM
         "send_to_synth_ms": summary_ms([times[i] - sent_s[j] for i, j in pairs]),
         "engine_added_latency_ms": stats["thru_latency_ms"],
         "stamp_minus_send_ms": {**summary_ms([max(0.0, s) for s in stamps]),
