@@ -70,7 +70,7 @@ class EngineLoop:
         self.events_in = 0
         self.heard: deque[HeardNote] = deque()
         self.takes = Takes()
-        self.sender = AiSender(self.outlets, self.takes, self.reports, self.heard, cfg.late_ms, cfg.spin_ms,
+        self.sender = AiSender(self.outlets, self.takes, self.reports, self.heard, self.pacer, cfg.late_ms,
                                cfg.note_reports, cfg.keep_heard)
         self.human_queue: list = []
         self.stopping = False
@@ -148,7 +148,7 @@ class EngineLoop:
         try:
             while not self.stopping:
                 item = self.ports.next_item(self._wait_timeout())  # reads the MIDI input while it waits
-                self.sender.turn_s = turn_s = _perf()
+                turn_s = _perf()
                 self.pacer.begin_turn(turn_s)
                 try:
                     self._turn(item)

@@ -9,6 +9,7 @@ from collections import deque
 
 from perfjam.live.clock import AiNote, HeardNote
 from perfjam.live.outlets import NOTE_OFF, NOTE_ON, Outlets
+from perfjam.live.pacing import TurnPacer
 from perfjam.live.realtime import TimingStat
 from perfjam.live.reports import NoteReport
 from perfjam.live.takes import AI, Takes
@@ -17,19 +18,19 @@ _perf = time.perf_counter
 
 
 class AiSender:
-    def __init__(self, outlets: Outlets, takes: Takes, reports, heard: deque, late_ms: float, spin_ms: float,
-                 note_reports: bool, keep_heard: bool) -> None:
+    def __init__(self, outlets: Outlets, takes: Takes, reports, heard: deque, pacer: TurnPacer,
+                 late_ms: float, note_reports: bool, keep_heard: bool) -> None:
         self.outlets = outlets
         self.reports = reports
         self.heard = heard
-        self.late_s, self.spin_s = late_ms / 1000.0, spin_ms / 1000.0
+        self.pacer = pacer  # its spin_s, and when the engine's current turn began (for the late log)
+        self.late_s = late_ms / 1000.0
         self.note_reports, self.keep_heard = note_reports, keep_heard
         self.takes = takes
         self.timing_error = TimingStat()
         self.late = 0
         self.late_log: deque = deque(maxlen=32)  # (error_ms, ms since the turn began, pitch, t)
         self.events_out = 0
-        self.turn_s = 0.0  # when the engine's current turn began (for the late log)
 
     def send_now(self, note: AiNote) -> None:
         """An unscheduled AI note action (a release): sent, then its bookkeeping."""
@@ -44,7 +45,7 @@ class AiSender:
         now = _perf()
         due = pending[0].time_s
         if now < due:
-            if due - now > self.spin_s:
+            if due - now > self.pacer.spin_s:
                 return
             while _perf() < due:
                 pass
@@ -63,7 +64,8 @@ class AiSender:
             self.timing_error.add(error)
             if error > self.late_s:
                 self.late += 1
-                self.late_log.append((round(error * 1000, 3), round((t - self.turn_s) * 1000, 3), pitch, t))
+                into_turn_ms = round((t - self.pacer.turn_s) * 1000, 3)
+                self.late_log.append((round(error * 1000, 3), into_turn_ms, pitch, t))
         self.events_out += 1
         at = note.time_s if scheduled else t
         self.takes.add(at, AI, (NOTE_ON if note.is_on else NOTE_OFF, pitch, note.velocity))
