@@ -45,7 +45,12 @@ def device_threads(priority: int = 30):
     is a device, its JACK client must not be the late one."""
     before = set(os.listdir("/proc/self/task"))
     yield
-    for tid in set(os.listdir("/proc/self/task")) - before:
+    _fifo(set(os.listdir("/proc/self/task")) - before, priority)
+
+
+def _fifo(tids, priority: int) -> None:
+    """SCHED_FIFO ``priority`` for the threads ``tids``, where allowed."""
+    for tid in tids:
         try:
             os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(priority))
         except OSError:
@@ -135,12 +140,8 @@ class ReferenceReceiver:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"jack_midi_dump did not start or could not connect to {self.source}")
             time.sleep(0.05)
-        for tid in os.listdir(f"/proc/{self.proc.pid}/task"):
-            if int(tid) != self.proc.pid:  # its main thread only prints
-                try:
-                    os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(self.priority))
-                except OSError:
-                    pass
+        tids = set(os.listdir(f"/proc/{self.proc.pid}/task")) - {str(self.proc.pid)}  # its main thread prints
+        _fifo(tids, self.priority)
         return self
 
     def __exit__(self, *exc) -> None:
