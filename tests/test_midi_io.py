@@ -310,3 +310,23 @@ def test_a_quick_check_notices_a_returning_port(jack: str):
     finally:
         port.close()
         keyboard.close()
+
+
+def test_a_polled_input_drops_a_note_on_delivered_twice_and_keeps_real_repeats(jack: str):
+    client = unique("dbl")
+    with MidiOutput("keys", virtual=True, client_name=client) as keyboard, \
+            MidiInput(f"{client}:keys") as port:
+        settle_polled(keyboard, port)
+        played = [
+            ((0x90, 60, 100), 0.003), ((0x90, 60, 100), 0.05),  # the same note-on again, 3 ms on: doubled
+            ((0x90, 62, 90), 0.002), ((0x80, 62, 0), 0.002), ((0x90, 62, 90), 0.05),  # rose: struck again
+            ((0x90, 64, 80), 0.002), ((0x90, 64, 81), 0.05),  # another velocity: a second strike
+            ((0x91, 60, 100), 0.05),  # the same key on another channel
+            ((0x90, 65, 70), 0.06), ((0x90, 65, 70), 0.05),  # 60 ms on: a re-strike whose note-off was lost
+        ]
+        for message, pause_s in played:
+            keyboard.send(message)
+            time.sleep(pause_s)
+        got = [m for _, m, _ in poll_for(port, len(played) - 1)]
+        assert got == [m for i, (m, _) in enumerate(played) if i != 1]
+        assert port.doubled_note_ons == 1

@@ -57,6 +57,12 @@ class EnginePorts:
         self.next_full_check_s = 0.0
         self.next_probe_s = 0.0
         self.warned_not_realtime = False
+        self.doubles_of_closed_inputs = 0
+
+    @property
+    def doubled_note_ons(self) -> int:
+        """Note-ons the inputs of this run dropped as delivered twice (midi_io.DoubledNoteOns)."""
+        return self.doubles_of_closed_inputs + (self.input.doubled_note_ons if self.input else 0)
 
     # --- opening -------------------------------------------------------------------------------------
     def open_input(self, name: str | None, virtual: bool, raise_errors: bool = False) -> None:
@@ -67,6 +73,7 @@ class EnginePorts:
         if self.input is not None:
             quiesce()
             self.input.close()
+            self.doubles_of_closed_inputs += self.input.doubled_note_ons
             self.input = None
         if name:
             self.input = self._open(midi_io.MidiInput, name, virtual, INPUT_CLIENT, raise_errors)

@@ -13,6 +13,7 @@ from perfjam.codec.pedal import SUSTAIN_CC as CC_SUSTAIN
 from perfjam.midi_io import jack_log
 from perfjam.midi_io.apis import MidiPortError, create_client, find_port, port_key
 from perfjam.midi_io.arrival import ArrivalClock
+from perfjam.midi_io.doubles import DoubledNoteOns
 
 IGNORABLE_TYPES = ("sysex", "timing", "active_sense")
 _IGNORABLE_STATUS = {"sysex": (0xF0, 0xF7), "timing": (0xF1, 0xF8), "active_sense": (0xFE,)}
@@ -169,7 +170,8 @@ class MidiInput(_Port):
     ``(time_s, message)``: ``time_s`` is the arrival (perf_counter seconds) rebuilt from the
     MIDI system's own clock (``ArrivalClock``; ``stamp_error_s`` bounds its error), ``message``
     a tuple of ints. No Python runs on the MIDI system's thread (JACK's process thread), so a
-    busy interpreter never makes this client miss a JACK cycle: only the reading waits.
+    busy interpreter never makes this client miss a JACK cycle: only the reading waits. A note-on
+    the MIDI system delivered twice (``DoubledNoteOns``) is dropped; ``doubled_note_ons`` counts them.
 
     With an ``inbox``: rtmidi runs a Python callback on the MIDI system's thread that stamps
     ``perf_counter()`` and puts ``(time_s, message)`` (``(tag, time_s, message)`` with a tag)
@@ -201,6 +203,7 @@ class MidiInput(_Port):
         self._callback = _enqueuer(inbox, tag) if inbox is not None else None
         self._queue_size = queue_size
         self._clock = ArrivalClock()
+        self._doubles = DoubledNoteOns()
         self._empty_s = time.perf_counter()  # when the last poll that found nothing began
         super().__init__(port, api, virtual, client_name, port_label)
 
@@ -217,12 +220,18 @@ class MidiInput(_Port):
         # and ignored types are left out here.
         self._rt.ignore_types(sysex=False, timing=False, active_sense=False)
         self._clock.reset()
+        self._doubles.reset()
         self._empty_s = time.perf_counter()
 
     @property
     def stamp_error_s(self) -> float:
         """The most the last stamp given by ``poll`` can be off (inf before the first)."""
         return self._clock.error_s
+
+    @property
+    def doubled_note_ons(self) -> int:
+        """Note-ons dropped as delivered twice (polled inputs; see ``DoubledNoteOns``)."""
+        return self._doubles.dropped
 
     def poll(self) -> TimedMessage | None:
         """The next waiting message as ``(time_s, message)``, or None. Polled inputs only."""
@@ -231,7 +240,7 @@ class MidiInput(_Port):
         if self._state == "closed":
             return None
         get, now, stamp = self._rt.get_message, time.perf_counter, self._clock.stamp
-        ignored = self._ignored_status
+        ignored, is_double = self._ignored_status, self._doubles.is_double
         while True:
             start_s = now()
             item = get()
@@ -240,7 +249,7 @@ class MidiInput(_Port):
                 return None
             message, delta_s = item
             time_s = stamp(delta_s, self._empty_s, now())
-            if message and message[0] not in ignored:
+            if message and message[0] not in ignored and not is_double(time_s, message):
                 return time_s, tuple(message)
 
     def iter_pending(self) -> Iterator[TimedMessage]:
