@@ -2,7 +2,8 @@
 messages lost and duplicated, input latency, and replug -> first message; printed as JSON.
 
     python benchmarks/midi_input.py [--messages 10000] [--conditions idle,loaded] [--replugs 8]
-        [--midi-dir ../shared/data/asap] [--model NAME|PATH] [--sync] [--out FILE.json]
+        [--midi-dir ../shared/data/asap] [--model NAME|PATH] [--sync] [--reference-first]
+        [--out FILE.json]
 
 A private ``jackd --no-realtime -d dummy -r 48000 -p 128`` (``--sync`` only when asked) carries
 the MIDI. A sender process (a keyboard: a virtual JACK MIDI output; a device, so its JACK
@@ -17,10 +18,14 @@ messages: every message the synth receives is then matched exactly to the one se
 sent and never received, duplicated = received twice).
 
 Per condition ("idle", and "loaded": a busy Python loop pinned with ``taskset -c 1``):
-* ``lost`` / ``duplicated`` / ``unknown`` counts (by kind);
+* ``lost`` / ``duplicated`` / ``unknown`` counts (by kind), and ``doubled_note_ons_dropped``:
+  note-ons the server delivered twice that the engine's input dropped (perfjam.midi_io.doubles);
 * ``reference``: the same counts for a plain C client on the same port in the same run
   (``jack_midi_dump``, its JACK thread at the app's input client's SCHED_FIFO 30): what any
-  client loses on this server and machine; ``lost_by_both``: messages neither received;
+  client loses on this server and machine; ``lost_by_both``: messages neither received. JACK
+  wakes the clients a port feeds in the order they were opened, and on a virtual machine the one
+  woken first loses the more (it is sent to the other vCPU, which the host may not be running):
+  the engine opens first unless ``--reference-first``;
 * ``steal_jiffies_while_playing``: CPU time the hypervisor took from a virtual machine while the
   stream played (losses on a server without --sync follow it, for every client);
 * ``jackd_late_reports`` (jackd's
@@ -46,6 +51,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,41 +138,44 @@ def settle(sender: Sender, synth, timeout_s: float = 10.0) -> None:
 
 
 def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bool, folder: Path,
-                  log_path: Path, replugs: int = 0, audio: bool = True, priority: int = 20) -> dict:
+                  log_path: Path, replugs: int = 0, audio: bool = True, priority: int = 20,
+                  reference_first: bool = False) -> dict:
     """``stream`` through the sender into an engine on the JACK server in $JACK_DEFAULT_SERVER
-    (whose log is ``log_path``), then ``replugs`` replugs; the figures of the module docstring."""
+    (whose log is ``log_path``), then ``replugs`` replugs; the figures of the module docstring.
+    ``reference_first``: the C client opens before the engine, so that JACK wakes it first."""
     from perfjam.engine import NoteReport
 
     client = f"mi{os.getpid()}{'L' if loaded else 'I'}"
     late_before = late_reports(log_path)
     sender = Sender(client, stream, folder)
-    engine = synth = None
-    try:
+    reference = ReferenceReceiver(f"{client}-ref", f"{client}:keys")
+    with ExitStack() as opened:
+        opened.callback(sender.close)
+        if reference_first:
+            opened.enter_context(reference)
         engine, synth = start_engine(model, client, audio=audio, priority=priority)
+        opened.callback(synth.close)
+        opened.callback(engine.stop)
         settle(sender, synth)
+        if not reference_first:
+            opened.enter_context(reference)
         with core_loaded(loaded):
             time.sleep(0.5)
             synth.log.clear()
             engine.query(lambda loop: (loop.thru_latency.reset(), loop.turn_time.reset()))
             engine.drain_reports()
-            with ReferenceReceiver(f"{client}-ref", f"{client}:keys") as reference:
-                late_at_play, steal_at_play = late_reports(log_path), steal_jiffies()
-                sent_s = sender.command("play", answer=True)
-                time.sleep(0.5)
-                late_while_playing = late_reports(log_path) - late_at_play
-                stolen_while_playing = steal_jiffies() - steal_at_play
+            late_at_play, steal_at_play = late_reports(log_path), steal_jiffies()
+            sent_s = sender.command("play", answer=True)
+            time.sleep(0.5)
+            late_while_playing = late_reports(log_path) - late_at_play
+            stolen_while_playing = steal_jiffies() - steal_at_play
+            reference.stop()
             log = list(synth.log)
             stats = engine.stats()
             reports = engine.drain_reports()
             replug = sender.command(f"replug {replugs}", answer=True) if replugs else []
             time.sleep(0.3)
             replug_log = list(synth.log)
-    finally:
-        if engine is not None:
-            engine.stop()
-        if synth is not None:
-            synth.close()
-        sender.close()
     received = [entry[1:] for entry in log if entry[1:] != ("off", 0, 0) and entry[2] != REPLUG_PITCH]
     times = [entry[0] for entry in log if entry[1:] != ("off", 0, 0) and entry[2] != REPLUG_PITCH]
     result = match([m for _, m in stream], received)
@@ -211,6 +220,7 @@ def run_condition(model: str, stream: list[tuple[float, Message]], *, loaded: bo
                                 "stamps_before_send_by_over_1ms": sum(s < -0.001 for s in stamps)},
         "replug_to_first_message_ms": {**summary_ms(first), "replugs": len(replug),
                                        "never_heard": len(replug) - len(first)},
+        "doubled_note_ons_dropped": stats["doubled_note_ons_dropped"],  # by the input (midi_io.doubles)
         "late_notes": stats["late_notes"],
         "engine_turn_ms": stats["turn_ms"],  # its longest run without a pause (EngineConfig.work_slice_ms)
         "ai_timing_error_ms": stats["ai_timing_error_ms"],
@@ -230,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="perfjam-dynamics")
     p.add_argument("--sync", action="store_true", help="run jackd with --sync (for comparison)")
     p.add_argument("--no-audio", action="store_true", help="FluidSynth without its JACK audio driver")
+    p.add_argument("--reference-first", action="store_true",
+                   help="open the plain C client before the engine (JACK wakes it first)")
     p.add_argument("--engine-priority", type=int, default=20,
                    help="EngineConfig.realtime_priority (SCHED_FIFO; 0: normal scheduling)")
     p.add_argument("--out", type=Path)
@@ -261,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             stream = performance(args.messages, seed=1, midi_dir=args.midi_dir)
             result = run_condition(model, stream, loaded=loaded, folder=Path(tmp), log_path=log_path,
                                    replugs=args.replugs, audio=not args.no_audio,
-                                   priority=args.engine_priority)
+                                   priority=args.engine_priority, reference_first=args.reference_first)
             report["conditions"]["one_core_loaded" if loaded else "idle"] = result
         report["loadavg_after"] = os.getloadavg()
     emit(report, args.out)

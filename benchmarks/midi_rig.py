@@ -122,16 +122,25 @@ def core_loaded(loaded: bool, cpu: int = 1):
 
 class ReferenceReceiver:
     """A MIDI input that is plain C: ``jack_midi_dump`` (jackd2's example client), its JACK threads
-    at SCHED_FIFO ``priority`` like the app's input client, connected to ``source`` while in the
-    block. ``received`` (after the block): what it got, as ``visible`` tuples. On the same server
-    as the app, fed by the same port, it tells what any client would have lost there."""
+    at SCHED_FIFO ``priority`` like the app's input client, connected to ``source`` from ``start``
+    to ``stop`` (or in the block). ``received`` (once stopped): what it got, as ``visible`` tuples.
+    On the same server as the app, fed by the same port, it tells what any client would have lost
+    there (JACK wakes the client opened first first: compare in both orders)."""
 
     def __init__(self, name: str, source: str, priority: int = 30) -> None:
         self.name, self.source, self.priority = name, source, priority
         self.received: list[tuple[str, int, int]] = []
         self.ring_full = 0
+        self._out = None  # jack_midi_dump's output while it runs
 
     def __enter__(self) -> "ReferenceReceiver":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
         self._out = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(["jack_midi_dump", self.name], stdout=self._out,
                                      stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
@@ -142,9 +151,11 @@ class ReferenceReceiver:
             time.sleep(0.05)
         tids = set(os.listdir(f"/proc/{self.proc.pid}/task")) - {str(self.proc.pid)}  # its main thread prints
         _fifo(tids, self.priority)
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
+        """Stops the client and reads what it received (once stopped: nothing more)."""
+        if self._out is None:
+            return
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(10)
@@ -164,6 +175,7 @@ class ReferenceReceiver:
                 if len(message) == 3:
                     self.received.append(visible(message))
         self._out.close()
+        self._out = None
 
 
 # --- the performance --------------------------------------------------------------------------------

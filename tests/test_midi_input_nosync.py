@@ -1,12 +1,21 @@
-"""No MIDI message doubled and (nearly) none lost on a JACK server as many desktops run it: no
+"""No MIDI message lost or doubled by the app on a JACK server as many desktops run it: no
 --sync, no realtime scheduling, one core kept busy by another process, the engine playing along.
 
 This test starts its own server (the others share tools/with-jack.sh's --sync server). 10,000
 messages (note-ons, note-offs, CC64 every 10-20 ms while a pedal moves; four players at once)
 go from a sender process (a keyboard) into the engine's input; what reaches the synth is matched
 one by one with what was sent (benchmarks/midi_rig.py; the figures: benchmarks/midi_input.py).
-A plain C client on the same port in the same run (jack_midi_dump) tells, in the failure message,
-what the server and the machine lost for every client.
+A plain C client on the same port in the same run (jack_midi_dump) is the witness of what the
+server and the machine lost for every client: the app must lose nothing that it received.
+
+The C client opens first. JACK wakes the clients a port feeds in the order they were opened, and
+on this virtual machine the one woken first is the one the host's stalls hit: it is sent to
+another vCPU than the waker's, which the host may not be running for milliseconds (ftrace, with
+the synth's audio on the server: the app's input thread, opened first, waited over a period,
+2.67 ms, after 82 of its wake-ups in a 40-s run, the C client's 18). In this test's condition
+the app, opened first, lost 64, 0, 2 and 0 messages that the C client received (4 runs); opened
+second, none (12 runs; the C client lost 16 alone in one). Second in line, what the app loses is
+its own doing: what the issue was about (a Python callback on JACK's thread, pages not in RAM).
 """
 
 from __future__ import annotations
@@ -44,18 +53,18 @@ def test_no_message_is_lost_or_doubled_without_sync_under_load(tmp_path):
     assert len(stream) == 10_000
     with rig.jackd(f"perfjam-nosync-{os.getpid()}", sync=False, log_path=tmp_path / "jackd.log") as log:
         result = bench.run_condition(str(find_model("perfjam-dynamics")), stream, loaded=True,
-                                     folder=tmp_path, log_path=log, audio=False)
+                                     folder=tmp_path, log_path=log, audio=False, reference_first=True)
     shown = ("lost", "lost_by_kind", "duplicated_by_kind", "unknown", "reference", "lost_by_both",
              "jackd_late_reports", "jackd_late_reports_while_playing", "steal_jiffies_while_playing",
-             "engine_turn_ms", "locked_mb", "lost_examples")
+             "doubled_note_ons_dropped", "engine_turn_ms", "locked_mb", "lost_examples")
     summary = json.dumps({k: result[k] for k in shown})  # whole in the failure message
     assert result["duplicated"] == 0 and result["unknown"] == 0, summary
     # With a Python callback on JACK's thread: 140-392 of 10,000 lost, 61-166 doubled. Polled (no
     # Python there), with the engine working in 1 ms slices and the pages JACK's threads run in
-    # locked in RAM: 0 lost in 25 runs of this test's condition, while a plain C client on the same
-    # port (jack_midi_dump) lost 9. Without the lock the app lost 19 in 5 of 28 runs (16 alone).
-    # Such a server still loses messages when the VM stalls (a full CI run: 5 CC64 lost, the C
-    # client 1), and the more, the more CPU time the hypervisor takes (steal_jiffies_while_playing).
+    # locked in RAM, the app loses nothing the C client received.
+    assert result["lost"] - result["lost_by_both"] == 0, summary
+    # What neither received went in a cycle where the machine stalled (the keyboard's client, or
+    # both readers, late: 1 of 10,000 in one run of 16 here); the bound says such stalls are rare.
     assert result["lost"] <= MAX_LOST, summary
     # An arrival stamp is the middle of its bracket (perfjam.midi_io.arrival), so it may precede the
     # send by up to half a bracket (one of 10,000 did in one CI run of three here; by how much was not kept).
