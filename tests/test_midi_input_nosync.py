@@ -16,6 +16,8 @@ the synth's audio on the server: the app's input thread, opened first, waited ov
 the app, opened first, lost 64, 0, 2 and 0 messages that the C client received (4 runs); opened
 second, none (12 runs; the C client lost 16 alone in one). Second in line, what the app loses is
 its own doing: what the issue was about (a Python callback on JACK's thread, pages not in RAM).
+Only a run in which the host took less than 1 % of the VM's CPU time judges the app (up to three
+runs; if none is calm the test says so and skips): in a stall any client may miss cycles alone.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import pytest
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LOST = 10  # of 10,000: see the assertion
+CALM_STEAL_SHARE = 0.01  # of the CPU time while playing: a host that took less did not stall this VM
+ATTEMPTS = 3  # runs until one is calm
 
 
 def _benchmark(name: str):
@@ -42,7 +46,13 @@ def _benchmark(name: str):
     return module
 
 
-@pytest.mark.timeout(120)
+def _steal_share(result: dict) -> float:
+    """The share of this VM's CPU time the hypervisor took while the stream played."""
+    cpu_jiffies = result["stream_seconds"] * (os.cpu_count() or 1) * os.sysconf("SC_CLK_TCK")
+    return result["steal_jiffies_while_playing"] / cpu_jiffies
+
+
+@pytest.mark.timeout(60 + 120 * ATTEMPTS)
 def test_no_message_is_lost_or_doubled_without_sync_under_load(tmp_path):
     if not all(shutil.which(tool) for tool in ("jackd", "jack_midi_dump", "taskset")):
         pytest.skip("needs jackd and jack_midi_dump (apt install jackd2) and taskset")
@@ -51,21 +61,41 @@ def test_no_message_is_lost_or_doubled_without_sync_under_load(tmp_path):
     rig, bench = _benchmark("midi_rig"), _benchmark("midi_input")
     stream = rig.performance(10_000, seed=3, seconds_per_player=40.0)
     assert len(stream) == 10_000
-    with rig.jackd(f"perfjam-nosync-{os.getpid()}", sync=False, log_path=tmp_path / "jackd.log") as log:
-        result = bench.run_condition(str(find_model("perfjam-dynamics")), stream, loaded=True,
-                                     folder=tmp_path, log_path=log, audio=False, reference_first=True)
-    shown = ("lost", "lost_by_kind", "duplicated_by_kind", "unknown", "reference", "lost_by_both",
-             "jackd_late_reports", "jackd_late_reports_while_playing", "steal_jiffies_while_playing",
-             "doubled_note_ons_dropped", "engine_turn_ms", "locked_mb", "lost_examples")
-    summary = json.dumps({k: result[k] for k in shown})  # whole in the failure message
-    assert result["duplicated"] == 0 and result["unknown"] == 0, summary
-    # With a Python callback on JACK's thread: 140-392 of 10,000 lost, 61-166 doubled. Polled (no
-    # Python there), with the engine working in 1 ms slices and the pages JACK's threads run in
-    # locked in RAM, the app loses nothing the C client received.
-    assert result["lost"] - result["lost_by_both"] == 0, summary
-    # What neither received went in a cycle where the machine stalled (the keyboard's client, or
-    # both readers, late: 1 of 10,000 in one run of 16 here); the bound says such stalls are rare.
-    assert result["lost"] <= MAX_LOST, summary
-    # An arrival stamp is the middle of its bracket (perfjam.midi_io.arrival), so it may precede the
-    # send by up to half a bracket (one of 10,000 did in one CI run of three here; by how much was not kept).
-    assert result["stamp_minus_send_ms"]["stamps_before_send_by_over_1ms"] == 0, result["stamp_minus_send_ms"]
+    shown = ("lost", "lost_by_kind", "duplicated", "duplicated_by_kind", "unknown", "reference",
+             "lost_by_both", "jackd_late_reports", "jackd_late_reports_while_playing",
+             "steal_jiffies_while_playing", "doubled_note_ons_dropped", "engine_turn_ms", "locked_mb",
+             "lost_examples")
+    stalled = []
+    for attempt in range(ATTEMPTS):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        with rig.jackd(f"perfjam-nosync-{os.getpid()}-{attempt}", sync=False,
+                       log_path=folder / "jackd.log") as log:
+            result = bench.run_condition(str(find_model("perfjam-dynamics")), stream, loaded=True,
+                                         folder=folder, log_path=log, audio=False, reference_first=True)
+        summary = {"steal_share": round(_steal_share(result), 4), **{k: result[k] for k in shown}}
+        assert result["unknown"] == 0, summary  # nothing received that was not sent
+        # A run in which the host stalled this VM cannot judge the app: then any client may lose a
+        # cycle's messages alone (a CI run with 4.7 % of the CPU time stolen: the app lost 31 that
+        # the C client received, the C client 9 that the app received). Such a run is repeated.
+        # Here, in 13 runs with up to 2 % stolen, the app lost none alone; it did with 2.7, 4.7 and
+        # 6.5 % stolen (both orders of opening).
+        if summary["steal_share"] >= CALM_STEAL_SHARE:
+            stalled.append(summary)
+            continue
+        summary = json.dumps(summary)  # whole in the failure message
+        assert result["duplicated"] == 0, summary
+        # With a Python callback on JACK's thread: 140-392 of 10,000 lost, 61-166 doubled. Polled
+        # (no Python there), with the engine working in 1 ms slices and the pages JACK's threads
+        # run in locked in RAM, the app loses nothing the C client received.
+        assert result["lost"] - result["lost_by_both"] == 0, summary
+        # What neither received went in a cycle where the machine stalled (the keyboard's client,
+        # or both readers, late: 1 of 10,000 in one run of 16 here); the bound says it is rare.
+        assert result["lost"] <= MAX_LOST, summary
+        # An arrival stamp is the middle of its bracket (perfjam.midi_io.arrival), so it may
+        # precede the send by up to half a bracket (one of 10,000 did in one CI run of three here).
+        assert result["stamp_minus_send_ms"]["stamps_before_send_by_over_1ms"] == 0, \
+            result["stamp_minus_send_ms"]
+        return
+    pytest.skip(f"the host took >= {CALM_STEAL_SHARE:.0%} of this VM's CPU time in each of {ATTEMPTS} "
+                f"runs, so none could judge the app: {json.dumps(stalled)}")
