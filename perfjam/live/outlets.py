@@ -16,9 +16,9 @@ import time
 from perfjam import midi_io
 from perfjam.live.config import MidiSettings
 from perfjam.live.ports import EnginePorts
+from perfjam.midi_io.kinds import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND
 
 _perf = time.perf_counter
-NOTE_ON, NOTE_OFF, CONTROL_CHANGE, PITCH_BEND = 0x90, 0x80, 0xB0, 0xE0
 
 
 class Outlets:

@@ -6,6 +6,8 @@ API by name (alsa / jack / ...), and hot-plug. The only package that imports ``r
 as ``(time_s, message)``, the arrival rebuilt by ``arrival.ArrivalClock``; or, for tools and
 tests, a Python callback putting onto a queue) and ``MidiOutput``. ``check()``, called now and
 then by the owner, notices a port that went away and reopens it when it returns.
+``doubles``: a note-on the MIDI system delivered twice, dropped by ``MidiInput``. ``kinds``: the
+status bytes of channel messages (NOTE_ON, ...).
 ``jack_log``: JACK's library messages kept instead of printed, and a JACK server that stopped
 (its clients are then never touched again: closing one could crash the process).
 Also the ``perfjam ports`` subcommand (``add_arguments`` / ``run``).

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from perfjam.midi_io.kinds import NOTE_OFF, NOTE_ON
+
 DOUBLE_WINDOW_S = 0.03  # > a period of a 1024-frame JACK server at 48 kHz (21 ms) and a bit
-_NOTE_OFF, _NOTE_ON = 0x80, 0x90
 
 
 class DoubledNoteOns:
@@ -40,10 +41,10 @@ class DoubledNoteOns:
         if len(message) < 3:
             return False
         kind = message[0] & 0xF0
-        if kind != _NOTE_ON and kind != _NOTE_OFF:
+        if kind != NOTE_ON and kind != NOTE_OFF:
             return False
         key = (message[0] & 0x0F) << 7 | message[1]
-        if kind == _NOTE_OFF or message[2] == 0:
+        if kind == NOTE_OFF or message[2] == 0:
             self.down.pop(key, None)
             return False
         first = self.down.get(key)

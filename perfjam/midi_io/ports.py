@@ -14,6 +14,7 @@ from perfjam.midi_io import jack_log
 from perfjam.midi_io.apis import MidiPortError, create_client, find_port, port_key
 from perfjam.midi_io.arrival import ArrivalClock
 from perfjam.midi_io.doubles import DoubledNoteOns
+from perfjam.midi_io.kinds import CONTROL_CHANGE, NOTE_OFF, NOTE_ON
 
 IGNORABLE_TYPES = ("sysex", "timing", "active_sense")
 _IGNORABLE_STATUS = {"sysex": (0xF0, 0xF7), "timing": (0xF1, 0xF8), "active_sense": (0xFE,)}
@@ -297,23 +298,24 @@ class MidiOutput(_Port):
             return False
         self._last_send_s = time.perf_counter()
         kind, channel = message[0] & 0xF0, message[0] & 0x0F
-        if len(message) >= 3 and kind in (0x80, 0x90):
-            if kind == 0x90 and message[2] > 0:
+        if len(message) >= 3 and kind in (NOTE_OFF, NOTE_ON):
+            if kind == NOTE_ON and message[2] > 0:
                 self._sounding.add((channel, message[1]))
             else:
                 self._sounding.discard((channel, message[1]))
-        elif len(message) >= 2 and kind == 0xB0 and message[1] in (CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF):
+        elif len(message) >= 2 and kind == CONTROL_CHANGE and message[1] in (CC_ALL_NOTES_OFF,
+                                                                               CC_ALL_SOUND_OFF):
             self._sounding -= {n for n in self._sounding if n[0] == channel}
         return True
 
     def note_on(self, channel: int, pitch: int, velocity: int) -> bool:
-        return self.send((0x90 | _channel(channel), _7bit(pitch), _7bit(velocity)))
+        return self.send((NOTE_ON | _channel(channel), _7bit(pitch), _7bit(velocity)))
 
     def note_off(self, channel: int, pitch: int, velocity: int = 0) -> bool:
-        return self.send((0x80 | _channel(channel), _7bit(pitch), _7bit(velocity)))
+        return self.send((NOTE_OFF | _channel(channel), _7bit(pitch), _7bit(velocity)))
 
     def control_change(self, channel: int, control: int, value: int) -> bool:
-        return self.send((0xB0 | _channel(channel), _7bit(control), _7bit(value)))
+        return self.send((CONTROL_CHANGE | _channel(channel), _7bit(control), _7bit(value)))
 
     def sounding_notes(self) -> set[tuple[int, int]]:
         """(channel, pitch) of notes sent on and not yet off."""
