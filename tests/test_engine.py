@@ -165,9 +165,10 @@ def test_temperature_change_takes_effect(jam_rig, engine_models):
     # what it plays, and its argmax NOTE_ON wanders with the state; without it, it fell silent.)
     def entropies(loop) -> tuple[float, float]:
         stream, out = loop.stream, []
-        for temperature in (loop.temperature, 1.0):
-            p = loop.sampler.probabilities(stream.logits, temperature, None, stream.grammar.effective(),
-                                           stream.grammar_mode, stream.restriction())
+        for temperature in (loop.steering.temperature, 1.0):
+            p = loop.steering.sampler.probabilities(stream.logits, temperature, None,
+                                                    stream.grammar.effective(), stream.grammar_mode,
+                                                    stream.restriction())
             p = p[p > 0]
             out.append(float(-(p * np.log(p)).sum()))
         return out[0], out[1]

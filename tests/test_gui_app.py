@@ -243,7 +243,7 @@ def test_controls_follow_the_model(harness, gui_models):
     side.density.setCurrentIndex(4)
     side.key.setCurrentIndex(side.key.findData(7))  # G
     side.scale.setCurrentText("major")
-    notes_per_s, histogram = h.engine.query(lambda loop: (loop.notes_per_s, loop.histogram))
+    notes_per_s, histogram = h.engine.query(lambda loop: (loop.steering.notes_per_s, loop.steering.histogram))
     assert notes_per_s == 6.0
     assert [i for i, v in enumerate(histogram) if v > 0] == [0, 2, 4, 6, 7, 9, 11]
 

@@ -36,7 +36,7 @@ def test_audio_and_midi_settings_stick_and_apply_to_the_running_engine_at_once(h
     path = tmp_path / "prefs.ini"
     h = harness(settings_path=path)
     h.status(lambda s: True)
-    assert h.engine.query(lambda loop: loop.answer_cc) == 67  # the soft pedal by default
+    assert h.engine.query(lambda loop: loop.steering.answer_cc) == 67  # the soft pedal by default
     dialog = _open(h.window)
     assert dialog.answer_cc.currentData() == 67 and dialog.driver.currentData() is None
     dialog.driver.setCurrentIndex(dialog.driver.findData(NO_AUDIO))
@@ -50,8 +50,9 @@ def test_audio_and_midi_settings_stick_and_apply_to_the_running_engine_at_once(h
 
     def applied(loop):
         midi = loop.outlets.midi
-        return (loop.answer_cc, midi.thru, midi.thru_channel, midi.out_channel,
-                loop.sampler.rng.bit_generator.seed_seq.entropy, loop.audio.busy, loop.synth.audio_driver)
+        steering = loop.steering
+        return (steering.answer_cc, midi.thru, midi.thru_channel, midi.out_channel,
+                steering.sampler.rng.bit_generator.seed_seq.entropy, loop.audio.busy, loop.synth.audio_driver)
 
     qtbot.waitUntil(lambda: h.engine.query(applied) == (66, True, 4, 2, 1234, False, None), timeout=5000)
     h.status(lambda s: s.audio == "no audio output")  # the status bar says so
@@ -69,7 +70,7 @@ def test_audio_and_midi_settings_stick_and_apply_to_the_running_engine_at_once(h
     again.answer_cc.setCurrentIndex(again.answer_cc.findData(None))  # "None": no controller answers
     again.seed.setValue(-1)  # random again
     again.accept()
-    qtbot.waitUntil(lambda: h.engine.query(lambda loop: loop.answer_cc) is None, timeout=5000)
+    qtbot.waitUntil(lambda: h.engine.query(lambda loop: loop.steering.answer_cc) is None, timeout=5000)
     assert Settings(path).answer_cc is None and Settings(path).seed is None
 
 
@@ -85,7 +86,7 @@ def test_the_saved_settings_shape_the_next_start(harness, tmp_path, monkeypatch)
     midi, config = h.engine.midi, h.engine.config
     assert (midi.thru, midi.thru_channel, midi.out_channel) == (True, 3, 1)  # 0-based on the wire
     assert (config.seed, config.answer_cc) == (77, 69)
-    assert h.engine.query(lambda loop: loop.answer_cc) == 69
+    assert h.engine.query(lambda loop: loop.steering.answer_cc) == 69
 
 
 def test_the_chosen_audio_driver_is_tried_first_then_the_others():

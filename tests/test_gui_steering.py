@@ -57,7 +57,7 @@ def test_a_preset_sets_temperature_density_and_gap_in_the_engine_and_comes_back(
     assert w.transport.temperature_value_f() == pytest.approx(wild.temperature)
     assert (side.density.currentIndex(), side.gap.value()) == (wild.density_index, wild.gap_ms)
     h.status(lambda s: s.temperature == pytest.approx(wild.temperature))
-    sent = h.engine.query(lambda loop: (loop.notes_per_s, loop.policy.gap_s))
+    sent = h.engine.query(lambda loop: (loop.steering.notes_per_s, loop.policy.gap_s))
     assert sent == (wild.notes_per_s, pytest.approx(wild.gap_ms / 1000))
     assert side.preset.currentText() == "Wild"
     w.transport.nudge_temperature(0.05)  # the pianist changes one of them: no preset any more
@@ -90,7 +90,7 @@ def test_key_follows_me_is_on_for_a_steerable_model_and_the_key_shows_on_the_key
     assert side.follow_key.isChecked() and side.follow_key.isEnabled()
     assert not side.key.isEnabled() and not side.scale.isEnabled()  # overridden while it follows
     assert "follows" in side.key.toolTip()
-    assert h.engine.query(lambda loop: loop.follow_key) is True
+    assert h.engine.query(lambda loop: loop.steering.follow_key) is True
     qtbot.keyClick(w, Qt.Key.Key_Space)  # the AI stopped: only what is played here
     h.status(lambda s: not s.playing)
     for key in (Qt.Key.Key_A, Qt.Key.Key_D, Qt.Key.Key_G, Qt.Key.Key_A):  # C E G C
@@ -102,7 +102,7 @@ def test_key_follows_me_is_on_for_a_steerable_model_and_the_key_shows_on_the_key
     assert _mark_colour(w.keyboard, 64) == amber and _mark_colour(w.keyboard, 62) != amber  # E marked, D not
 
     side.follow_key.click()  # off: the key chosen by hand again
-    assert h.engine.query(lambda loop: loop.follow_key) is False
+    assert h.engine.query(lambda loop: loop.steering.follow_key) is False
     assert h.settings.follow_key is False and side.key.isEnabled()
     side.key.setCurrentIndex(side.key.findData(0))
     side.scale.setCurrentText("major")
@@ -121,7 +121,7 @@ def test_key_follows_me_sticks(harness, gui_models, tmp_path):
     second.status(lambda s: s.has_controls)
     side = second.window.side
     assert not side.follow_key.isChecked() and side.key.isEnabled()  # remembered off
-    assert second.engine.query(lambda loop: loop.follow_key) is False
+    assert second.engine.query(lambda loop: loop.steering.follow_key) is False
 
 
 def test_a_plain_model_cannot_follow_and_a_steerable_one_loaded_then_does(harness, gui_models, qtbot):
@@ -135,7 +135,7 @@ def test_a_plain_model_cannot_follow_and_a_steerable_one_loaded_then_does(harnes
     h.window.load_model(gui_models["conditioned"])
     h.status(lambda s: s.has_controls)
     qtbot.waitUntil(lambda: side.follow_key.isChecked() and side.follow_key.isEnabled(), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: h.engine.query(lambda loop: loop.follow_key), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: h.engine.query(lambda loop: loop.steering.follow_key), timeout=WAIT_MS)
 
 
 def test_answer_now_by_the_button_and_by_return(harness, qtbot):

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from perfjam.model import ModelError, PerformanceModel, Sampler
+from perfjam.model import ModelError, PerformanceModel
 from perfjam.recorder import normal_priority
 
 _perf = time.perf_counter
@@ -31,25 +31,18 @@ def _query(loop, fn, box: list, done: threading.Event) -> None:
 
 
 def _temperature(loop, t: float) -> None:
-    loop.temperature = t
+    loop.steering.temperature = t
     loop.regenerate()
     loop.report_status()
 
 
 def _controls(loop, notes_per_s, histogram) -> None:
-    loop.notes_per_s, loop.requested_histogram = notes_per_s, histogram
-    if not loop.follow_key:
-        loop.histogram = histogram
-    loop.update_control()
+    loop.steering.set_controls(notes_per_s, histogram)
     loop.regenerate()
 
 
 def _follow_key(loop, on: bool) -> None:
-    loop.follow_key = on
-    loop.key_follower.reset()
-    if not on:
-        loop.histogram = loop.requested_histogram
-        loop.update_control()
+    loop.steering.set_follow_key(on)
     loop.report_status()
 
 
@@ -58,7 +51,7 @@ def _answer_now(loop) -> None:
 
 
 def _answer_cc(loop, cc) -> None:
-    loop.answer_cc = cc
+    loop.steering.answer_cc = cc
 
 
 def _response(loop, gap_ms, length_s) -> None:
@@ -175,7 +168,7 @@ def _midi_channels(loop, out_channel: int, thru: bool, thru_channel: int) -> Non
 
 
 def _seed(loop, seed) -> None:
-    loop.sampler = Sampler(seed)
+    loop.steering.set_seed(seed)
     loop.regenerate()
 
 

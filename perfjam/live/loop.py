@@ -21,11 +21,9 @@ import time
 from collections import deque
 
 from perfjam.codec.pedal import SUSTAIN_CC
-from perfjam.controls import requested_control
 from perfjam.live.audio import AudioKeeper
 from perfjam.live.clock import AiNote, Clock, HeardNote
 from perfjam.live.commands import COMMANDS
-from perfjam.live.keyfollow import KeyFollower
 from perfjam.live.outlets import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, Outlets
 from perfjam.live.pacing import TurnPacer
 from perfjam.live.policy import TurnPolicy
@@ -35,9 +33,10 @@ from perfjam.live.reports import ErrorReport, NoteReport, PedalReport, PlanRepor
 from perfjam.live.safety import SAFETY_CHECK_S, check_safety
 from perfjam.live.sender import AiSender
 from perfjam.live.status import measure, run_stats, status_report
+from perfjam.live.steering import Steering
 from perfjam.live.stream import LiveStream
 from perfjam.live.takes import HUMAN, Takes
-from perfjam.model import ModelError, PerformanceModel, Sampler
+from perfjam.model import ModelError, PerformanceModel
 
 SLOW_WORK_CLEARANCE_S = 0.004  # port checks and status only when no AI note is due this soon
 PLAN_INTERVAL_S = 0.04  # the look-ahead is reported at most this often (the GUI draws it faintly)
@@ -50,15 +49,10 @@ class EngineLoop:
         self.engine, self.cfg = engine, cfg
         self.inbox: queue.SimpleQueue = engine.inbox
         self.reports: queue.SimpleQueue = engine.reports
-        self.temperature, self.top_p = cfg.temperature, cfg.top_p
-        self.notes_per_s, self.histogram = cfg.notes_per_s, cfg.pitch_histogram
-        self.requested_histogram = cfg.pitch_histogram  # set_controls' (the key picker's)
-        self.follow_key, self.answer_cc = cfg.follow_key, cfg.answer_cc
-        self.key_follower = KeyFollower()
+        self.steering = Steering(cfg)
         self.busy_s, self.load, self.load_mark = 0.0, 0.0, (0.0, 0.0)
         self.pacer = TurnPacer(cfg.wait_cap_ms, cfg.spin_ms, cfg.lookahead_ms, cfg.work_slice_ms,
                                cfg.pause_ms)
-        self.sampler = Sampler(cfg.seed)
         self.synth = engine.synth
         self.midi = engine.midi
         self.ports = EnginePorts(self.inbox, engine.midi, cfg.input_poll_ms, cfg.hotplug_interval_s,
@@ -111,12 +105,9 @@ class EngineLoop:
     # --- setup ---------------------------------------------------------------------------------------
     def new_stream(self, model: PerformanceModel, start_step: int) -> None:
         self.model = model
-        self.update_control()
-        model.warm_up(self.control)
+        self.steering.set_model(model.info.control_size)
+        model.warm_up(self.steering.control)
         self.stream = LiveStream(model, self.clock, start_step, self.clock.steps(self.cfg.max_note_s))
-
-    def update_control(self) -> None:
-        self.control = requested_control(self.model.info.control_size, self.notes_per_s, self.histogram)
 
     def error(self, message: str, level: str = "error") -> None:
         self.reports.put(ErrorReport(message, level))
@@ -213,12 +204,12 @@ class EngineLoop:
             self.thru_latency.add(_perf() - time_s)
             self.policy.human_note(time_s)
             on = kind == NOTE_ON and msg[2] > 0
-            if on and self.follow_key:
-                self.key_follower.note_on(time_s, msg[1], msg[2])
+            if on:
+                self.steering.human_note_on(time_s, msg[1], msg[2])
             if self.cfg.note_reports:
                 self.reports.put(NoteReport("human", msg[1], msg[2] if on else 0, on, time_s))
         elif kind == CONTROL_CHANGE and msg[1] != SUSTAIN_CC:
-            if msg[1] == self.answer_cc and msg[2] >= 64:
+            if self.steering.answers_now(msg[1], msg[2]):
                 self.answer_now()
             return  # other controllers sound, but neither the take nor the model has them
         elif kind == CONTROL_CHANGE and self.cfg.note_reports:
@@ -251,7 +242,7 @@ class EngineLoop:
         struck = False
         until_s = self.pacer.slice_end_s
         for time_s, msg in batch[first:]:
-            heard = stream.hear_human(time_s, msg, self.control, until_s)
+            heard = stream.hear_human(time_s, msg, self.steering.control, until_s)
             if self.cfg.keep_heard:
                 self.heard.extend(heard)
             struck = struck or (msg[0] & 0xF0 == NOTE_ON and msg[2] > 0)
@@ -265,7 +256,7 @@ class EngineLoop:
         actions are held until it is over, to be heard in note-seq's order); ``sliced``: within
         the turn's work slice, the rest after a pause."""
         until_s = self.pacer.slice_end_s if sliced else math.inf
-        heard = self.stream.flush_human(now, self.control, until_s)
+        heard = self.stream.flush_human(now, self.steering.control, until_s)
         if self.cfg.keep_heard:
             self.heard.extend(heard)
         if self.stream.unheard:
@@ -283,7 +274,7 @@ class EngineLoop:
         if self.policy.hears_human and stream.encoder.folder.sounding:
             stream.rollback(self.clock.step_at(now), require_sent=True)
             stream.commit()
-            heard = stream.release_human(now, self.control)
+            heard = stream.release_human(now, self.steering.control)
             if self.cfg.keep_heard:
                 self.heard.extend(heard)
 
@@ -294,7 +285,7 @@ class EngineLoop:
         now = _perf()
         self._flush_humans(now, sliced=False)  # the human's finished steps first: the offs must not pass them
         step = max(self.clock.step_at(now), self.stream.step)
-        for note in self.stream.release_ai(step, self.control):
+        for note in self.stream.release_ai(step, self.steering.control):
             self.sender.send_now(note)
 
     def stop_ai(self) -> None:
@@ -326,6 +317,7 @@ class EngineLoop:
         stream, clock, inbox_empty = self.stream, self.clock, self.inbox.empty
         pacer = self.pacer
         pending, lookahead, guard = stream.pending, pacer.lookahead_s, pacer.guard_s + pacer.spin_s
+        steering = self.steering
         end_step = policy.end_step
         pump = self.ports.pump
         slice_end_s = pacer.slice_end_s
@@ -337,11 +329,11 @@ class EngineLoop:
                 return  # send it first (a step could make it late); generation resumes after
             min_step = clock.step_at(now) + self.reaction_steps
             if self.forced and stream.step >= min_step:
-                stream.push_forced((self.forced.popleft(),), self.control)
+                stream.push_forced((self.forced.popleft(),), steering.control)
                 more = True
             else:
-                more = stream.generate(self.sampler, self.temperature, self.top_p, self.control,
-                                       min_step, end_step)
+                more = stream.generate(steering.sampler, steering.temperature, steering.top_p,
+                                       steering.control, min_step, end_step)
             done_s = _perf()
             self.step_time.add(done_s - now)
             if not more:  # call: the answer is complete (every note released)
@@ -369,7 +361,7 @@ class EngineLoop:
         if self.gc.due(now) and not (active and stream.horizon_s < now + self.pacer.lookahead_s / 2):
             self.gc.collect(now, clearance)  # (not while generation is catching up)
         if not active and not stream.spec and not pending and not stream.human_pending:
-            stream.catch_up(self.clock.step_at(now), self.control)
+            stream.catch_up(self.clock.step_at(now), self.steering.control)
         if now >= self.next_check_s:
             self.next_check_s = now + self.ports.check(now, idle=not pending and not active)
         if now >= self.next_safety_s:
@@ -387,11 +379,7 @@ class EngineLoop:
 
     def _status_turn(self, now: float) -> None:
         measure(self, now)
-        if self.follow_key and self.model.info.has_controls:  # from the next generated event on
-            histogram = self.key_follower.follow(now, self.histogram)
-            if histogram is not self.histogram:
-                self.histogram = histogram
-                self.update_control()
+        self.steering.follow(now)
         self.pacer.measured_step(self.step_time.recent(99) / 1000.0)
         for message in self.takes.check():
             self.error(message)

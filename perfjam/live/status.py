@@ -16,7 +16,7 @@ def status_report(loop) -> StatusReport:
     return StatusReport(
         midi_in=ports.in_name or "", midi_out=ports.out_name or "",
         audio=loop.synth.audio_status if loop.synth is not None else "no audio",
-        mode=policy.mode, temperature=loop.temperature, model_name=loop.model.info.name,
+        mode=policy.mode, temperature=loop.steering.temperature, model_name=loop.model.info.name,
         has_controls=loop.model.info.has_controls,
         step_ms_p50=loop.step_time.recent(50), step_ms_p99=loop.step_time.recent(99),
         late_notes=sender.late, events_per_s=loop.events_per_s,
@@ -27,8 +27,8 @@ def status_report(loop) -> StatusReport:
         state=policy.state(), events_in=loop.events_in, events_out=sender.events_out,
         timing_error_ms_p99=sender.timing_error.recent(99),
         thru_latency_ms_p99=loop.thru_latency.recent(99),
-        engine_load=loop.load, follow_key=loop.follow_key,
-        key_histogram=loop.histogram if loop.model.info.has_controls else None,
+        engine_load=loop.load, follow_key=loop.steering.follow_key,
+        key_histogram=loop.steering.histogram if loop.model.info.has_controls else None,
     )
 
 
