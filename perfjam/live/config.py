@@ -27,7 +27,7 @@ class EngineConfig:
     human_stuck_note_s: float = HUMAN_STUCK_NOTE_S  # a human key without note-off is released (wall time)
     notes_per_s: float | None = None  # controls (conditioned models only)
     pitch_histogram: tuple[float, ...] | None = None
-    follow_key: bool = False  # the pitch-class control follows the human's notes (perfjam.live.keyfollow)
+    follow_key: bool = False  # the pitch-class control follows the human's notes (perfjam.follow)
     answer_cc: int | None = None  # call: this controller pressed (>= 64) answers now (e.g. 67: a foot switch)
     primer: str | Primer | None = None  # solo: a MIDI file (or one read: generation.load_primer) the
     # model continues, its last 10 s at most played first

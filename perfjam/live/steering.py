@@ -10,8 +10,8 @@ rebuilt by ``update_control`` whenever what is asked for changes.
 from __future__ import annotations
 
 from perfjam.controls import requested_control
+from perfjam.follow import KeyFollower
 from perfjam.live.config import EngineConfig
-from perfjam.live.keyfollow import KeyFollower
 from perfjam.sampling import Sampler
 
 

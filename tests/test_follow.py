@@ -1,11 +1,11 @@
-"""perfjam.live.keyfollow: the pitch-class control follows what the human just played."""
+"""perfjam.follow: the pitch-class control follows what the human just played."""
 
 from __future__ import annotations
 
 import pytest
 
 from perfjam.controls import PITCH_CLASS_NAMES, SCALES
-from perfjam.live.keyfollow import KeyFollower
+from perfjam.follow import KeyFollower
 
 
 def _top(histogram, n: int) -> set[str]:
