@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
+
+RECLAIM = Path(__file__).resolve().parent.parent / "tools" / "jack_registry.py"
 
 
 def answers(env: dict[str, str] | None = None) -> bool:
@@ -48,6 +52,7 @@ def start(name: str, log, sync: bool = True, timeout_s: float = 10.0,
     jackd = shutil.which("jackd")
     if jackd is None:
         pytest.skip("jackd not installed (apt install jackd2); MIDI/JACK tests need a JACK server")
+    subprocess.run([sys.executable, str(RECLAIM)], check=False)  # slots of servers that died
     scheduling = "--realtime" if realtime else "--no-realtime"
     proc = subprocess.Popen([jackd, scheduling, *(["--sync"] if sync else []), "-n", name, "-d", "dummy",
                              "-r", "48000", "-p", "128"], stdout=log, stderr=subprocess.STDOUT,

@@ -6,6 +6,8 @@
 set -euo pipefail
 name="perfjam-$$"
 export JACK_NO_AUDIO_RESERVATION=1
+# servers that died without unregistering hold slots of JACK's 8-slot table: free them first
+python3 "$(dirname "$0")/jack_registry.py" || true
 jackd --no-realtime --sync -n "$name" -d dummy -r 48000 -p 128 >/tmp/"$name".log 2>&1 &
 jack_pid=$!
 trap 'kill "$jack_pid" 2>/dev/null; wait "$jack_pid" 2>/dev/null || true' EXIT
