@@ -7,7 +7,11 @@ At each event the control describes the music of the next few seconds:
 * pitch classes: a normalized 12-bin histogram of the note-ons in the next
   ``PITCH_WINDOW_S`` seconds (uniform where there are none).
 
-The pianist sets them live in the app: a density in notes/s and a key/scale.
+The pianist sets them live in the app: a density in notes/s and a key/scale (or they follow what
+the pianist plays: ``perfjam.follow``). A density *asked for* goes through ``density_level``:
+the input at which the model plays that many notes per second as played
+(``DENSITY_RESPONSE``, measured), between two bins both one-hot entries weighted
+(``request_vector``), because a bin spans a factor of two and the model plays near its top.
 
 * no control (Magenta's optional conditioning): one more input, ``NO_CONTROL_INDEX``; 1 means
   "controls disabled" and every other entry is 0 (``no_control_vector``). The trainer feeds it
@@ -45,6 +49,15 @@ LEGACY_CONTROL_LAYOUT = {
 }
 CONTROL_LAYOUT = {**LEGACY_CONTROL_LAYOUT, "no_control": NO_CONTROL_INDEX}
 
+# What the default model plays after a phrase when asked for a density level (a bin; between two
+# bins, both entries weighted): notes per second as played (``perfjam.musicality.onset_rate``),
+# median of 40 six-second continuations of validation-split phrases, the phrase's pitch classes
+# asked for (``python benchmarks/density_response.py``). Monotonic; used to ask for a density.
+DENSITY_RESPONSE = (
+    (0.0, 0.82), (0.5, 1.60), (1.0, 2.12), (1.5, 2.75), (2.0, 3.68), (2.5, 5.33), (3.0, 6.88),
+    (3.5, 8.86), (4.0, 12.66), (4.5, 15.95), (5.0, 19.04), (5.5, 22.01), (6.0, 30.68),
+)
+
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 SCALES = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -61,6 +74,27 @@ def pitch_name(pitch: int) -> str:
 
 def density_bin(notes_per_s: float) -> int:
     return int(np.searchsorted(DENSITY_BIN_EDGES, notes_per_s, side="right"))
+
+
+def density_level(notes_per_s: float) -> float:
+    """The density input (0 .. NUM_DENSITY_BINS - 1; fractional: between two bins) at which the
+    model plays ``notes_per_s`` as played: ``DENSITY_RESPONSE`` interpolated in log density,
+    clamped to its ends."""
+    levels = [level for level, _ in DENSITY_RESPONSE]
+    rates = np.log([rate for _, rate in DENSITY_RESPONSE])
+    return float(np.interp(np.log(max(notes_per_s, 1e-3)), rates, levels))
+
+
+def density_input(level: float) -> np.ndarray:
+    """The density part of a control vector at ``level``: one-hot at a whole level, two
+    neighbouring entries weighted between two."""
+    level = min(max(level, 0.0), NUM_DENSITY_BINS - 1.0)
+    out = np.zeros(NUM_DENSITY_BINS, np.float32)
+    low = int(level)
+    out[low] = 1.0 - (level - low)
+    if low + 1 < NUM_DENSITY_BINS:
+        out[low + 1] = level - low
+    return out
 
 
 def scale_histogram(key: int | str = 0, scale: str = "chromatic") -> np.ndarray:
@@ -95,6 +129,16 @@ def control_vector(
     total = float(histogram.sum())
     pitch = slice(NUM_DENSITY_BINS, NUM_DENSITY_BINS + NUM_PITCH_CLASSES)
     vector[pitch] = histogram / total if total > 0 else 1.0 / NUM_PITCH_CLASSES
+    return vector
+
+
+def request_vector(
+    notes_per_s: float, pitch_histogram: Sequence[float] | None = None, control_size: int = CONTROL_SIZE
+) -> np.ndarray:
+    """What to ask of the model for it to play ``notes_per_s`` (``density_level``) in
+    ``pitch_histogram``: ``control_vector`` with the density input at that level."""
+    vector = control_vector(notes_per_s, pitch_histogram, control_size)
+    vector[:NUM_DENSITY_BINS] = density_input(density_level(notes_per_s))
     return vector
 
 
@@ -160,11 +204,11 @@ def controls_for_events(
 def requested_control(control_size: int, notes_per_s: float | None = None,
                       pitch_histogram: Sequence[float] | None = None) -> np.ndarray | None:
     """The control input for a model with ``control_size`` inputs (0: None) when the player asks
-    for ``notes_per_s`` and/or ``pitch_histogram``; nothing asked: play freely (the "no control"
-    vector; a model without the flag gets ``DEFAULT_NOTES_PER_S``)."""
+    for ``notes_per_s`` (``request_vector``) and/or ``pitch_histogram``; nothing asked: play
+    freely (the "no control" vector; a model without the flag gets ``DEFAULT_NOTES_PER_S``)."""
     if not control_size:
         return None
     if notes_per_s is None and pitch_histogram is None:
         return no_control_vector(control_size)
     nps = DEFAULT_NOTES_PER_S if notes_per_s is None else notes_per_s
-    return control_vector(nps, pitch_histogram, control_size)
+    return request_vector(nps, pitch_histogram, control_size)

@@ -10,7 +10,10 @@ single 10 ms TIME_SHIFT when there is none) and continues it for ``--seconds`` o
 primer, whatever the primer file's tempo. The written file holds the primer followed by the
 continuation; decoding closes every note. Every event is sampled from the event grammar's
 distribution (``perfjam.codec.grammar``; ``--grammar-mode``, default: the model's own). A
-conditioned model given no control plays freely (its "no control" input) when it has one.
+conditioned model continues a primer at its density and in its key, as the live engine follows
+a pianist (``perfjam.generation.primer_requests``; ``--no-follow-density``, ``--no-follow-key``),
+unless ``--density`` / ``--key`` / ``--scale`` ask otherwise; with no primer and none of them it
+plays freely (its "no control" input) when it has one.
 Bad input (a model, a primer file) gets one line on stderr naming the file and why, and exit 2.
 """
 
@@ -26,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from perfjam.codec.events import Vocab
-from perfjam.codec.midifile import events_to_midi
-from perfjam.controls import PITCH_CLASS_NAMES, SCALES, control_vector, no_control_vector, scale_histogram
+from perfjam.codec.midifile import decode_events, events_to_midi
+from perfjam.controls import PITCH_CLASS_NAMES, SCALES, requested_control, scale_histogram
 from perfjam.generation import (
     DEFAULT_DENSITY_NOTES_PER_S,
     PrimerError,
@@ -36,6 +39,7 @@ from perfjam.generation import (
     generate_events,
     load_primer,
     primer_from_pitches,
+    primer_requests,
 )
 from perfjam.model import DEFAULT_MODEL, SAMPLING_MODES, ModelError, PerformanceModel, Sampler
 
@@ -50,17 +54,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds of music generated after the primer (default: 30)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = greedy")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold in (0, 1]")
+    parser.add_argument("--min-p", type=float, default=None,
+                        help="keep the events with at least this share of the likeliest one's probability")
     parser.add_argument("--grammar-mode", default=None, choices=SAMPLING_MODES,
                         help="how the event grammar shares out the excluded probability (default: the "
                              "model's own; 'none' samples without the grammar, for comparison only)")
     control = parser.add_argument_group(
-        "controls (conditioned models only; with none of them the model plays freely, or, for a model "
-        f"without the no-control input, at {DEFAULT_DENSITY_NOTES_PER_S:g} notes/s)")
+        "controls (conditioned models only; a primer's density and key are followed, otherwise with "
+        "none of them the model plays freely, or, for a model without the no-control input, at "
+        f"{DEFAULT_DENSITY_NOTES_PER_S:g} notes/s)")
     control.add_argument("--density", type=float, default=None, metavar="NOTES_PER_S",
-                         help=f"note density (default with --key/--scale: {DEFAULT_DENSITY_NOTES_PER_S:g})")
+                         help="note density (default: the primer's; with --key/--scale and no primer: "
+                              f"{DEFAULT_DENSITY_NOTES_PER_S:g})")
     control.add_argument("--key", default=None, choices=PITCH_CLASS_NAMES,
                          help="key of the scale (default: C)")
     control.add_argument("--scale", default=None, choices=sorted(SCALES), help="default: chromatic")
+    control.add_argument("--no-follow-density", dest="follow_density", action="store_false",
+                         help="do not continue at the primer's density")
+    control.add_argument("--no-follow-key", dest="follow_key", action="store_false",
+                         help="do not continue in the primer's key")
     parser.add_argument("--num-outputs", type=int, default=1, metavar="N", help="performances to write")
     parser.add_argument("--seed", type=int, default=None, help="random seed (output i uses seed + i)")
     parser.add_argument("--out", type=Path, default=Path("generated"),
@@ -106,18 +118,24 @@ def _progress_bar(total_s: float, desc: str):
     return tqdm(total=total_s, desc=desc, unit="s", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s")
 
 
-def _controls(args: argparse.Namespace, model: PerformanceModel) -> np.ndarray | None:
+def _controls(args: argparse.Namespace, model: PerformanceModel, primer: list[int]) -> np.ndarray | None:
     given = [f"--{n}" for n in ("density", "key", "scale") if getattr(args, n) is not None]
     if not model.info.has_controls:
         if given:
             ignored = ", ".join(given)
             print(f"generate: {model.info.name} has no controls; ignoring {ignored}", file=sys.stderr)
         return None
-    if not given:  # play freely (a model without the no-control flag: today's default request)
-        return no_control_vector(model.info.control_size)
-    density = args.density if args.density is not None else DEFAULT_DENSITY_NOTES_PER_S
-    histogram = scale_histogram(args.key or "C", args.scale or "chromatic")
-    return control_vector(density, histogram)
+    notes_per_s = args.density
+    histogram = None
+    if args.key is not None or args.scale is not None:
+        histogram = scale_histogram(args.key or "C", args.scale or "chromatic")
+    if args.primer is not None or args.primer_pitches:  # continue the primer as the engine follows
+        followed_density, followed_key = primer_requests(decode_events(primer, model.info.vocab))
+        if notes_per_s is None and args.follow_density:
+            notes_per_s = followed_density
+        if histogram is None and args.follow_key:
+            histogram = followed_key
+    return requested_control(model.info.control_size, notes_per_s, histogram)
 
 
 def _primer(args: argparse.Namespace, vocab: Vocab) -> list[int]:
@@ -148,6 +166,9 @@ def run(args: argparse.Namespace) -> int:
     if args.top_p is not None and not 0.0 < args.top_p <= 1.0:
         print("generate: --top-p must be in (0, 1]", file=sys.stderr)
         return 2
+    if args.min_p is not None and not 0.0 <= args.min_p <= 1.0:
+        print("generate: --min-p must be in [0, 1]", file=sys.stderr)
+        return 2
     try:
         model = PerformanceModel.load(args.model)
         primer = _primer(args, model.info.vocab)
@@ -163,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         except (ImportError, OSError, RuntimeError) as exc:  # SynthError is a RuntimeError
             print(f"generate: cannot render WAV: {exc}", file=sys.stderr)
             return 2
-    control = _controls(args, model)
+    control = _controls(args, model, primer)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -179,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
             sampler = Sampler(None if args.seed is None else args.seed + i)
             try:
                 events = generate_events(model, primer, args.seconds, args.temperature, args.top_p, sampler,
-                                         control, _updater(bar), grammar_mode=args.grammar_mode)
+                                         control, _updater(bar), grammar_mode=args.grammar_mode,
+                                         min_p=args.min_p)
             except ModelError as exc:  # e.g. non-finite logits: a broken model file
                 failure = exc
                 break

@@ -29,8 +29,10 @@ from perfjam.codec.events import (
 )
 from perfjam.codec.grammar import GrammarState
 from perfjam.codec.midifile import MidiFileError, read_notes
-from perfjam.controls import DEFAULT_NOTES_PER_S
+from perfjam.controls import DEFAULT_NOTES_PER_S, requested_control
+from perfjam.follow import KeyFollower, PlayingFollower
 from perfjam.model import NO_GRAMMAR, SAMPLING_MODES, PerformanceModel, Sampler
+from perfjam.motif import MotifMemory
 
 PRIMER_CHORD_S = 0.5  # as Magenta's --primer_pitches: one quarter note at 120 bpm
 PRIMER_VELOCITY = 100
@@ -121,6 +123,27 @@ def load_primer(path: str | Path, vocab: Vocab) -> Primer:
     return primer_from_notes(notes, vocab)
 
 
+def primer_requests(notes: Sequence[Note]) -> tuple[float | None, tuple[float, ...] | None]:
+    """What the live engine would ask for after hearing ``notes`` (Follow me, ``perfjam.follow``):
+    the density (notes/s) and pitch-class histogram at the last note-on, either None where the
+    notes tell nothing."""
+    key, playing = KeyFollower(), PlayingFollower()
+    for n in sorted(notes, key=lambda n: n.start_s):
+        key.note_on(n.start_s, n.pitch, n.velocity)
+        playing.note_on(n.start_s, n.pitch, n.velocity)
+    last_s = max((n.start_s for n in notes), default=0.0)
+    return playing.notes_per_s(), key.histogram(last_s)
+
+
+def primer_control(control_size: int, notes: Sequence[Note], follow_density: bool = True,
+                   follow_key: bool = True) -> np.ndarray | None:
+    """The control a conditioned model plays a primer's continuation with: the primer's density
+    and key followed (each unless turned off), or free play where neither applies."""
+    notes_per_s, histogram = primer_requests(notes)
+    return requested_control(control_size, notes_per_s if follow_density else None,
+                             histogram if follow_key else None)
+
+
 def generate_events(
     model: PerformanceModel,
     primer_events: Sequence[int],
@@ -133,6 +156,9 @@ def generate_events(
     max_events: int | None = None,
     max_note_s: float | None = MAX_NOTE_S,
     grammar_mode: str | None = None,
+    min_p: float | None = None,
+    memory: MotifMemory | None = None,
+    note_min_p: float | None = None,
 ) -> list[int]:
     """The primer followed by sampled events that advance time by ``seconds``.
 
@@ -143,6 +169,9 @@ def generate_events(
     decoder would ignore (``GrammarState.effective``). ``grammar_mode`` is one of
     ``perfjam.model.SAMPLING_MODES``; None takes the model's own (``ModelInfo.grammar_mode``),
     ``"none"`` samples without the grammar (the old behaviour, for measurements).
+
+    ``memory`` (a ``perfjam.motif.MotifMemory``, fresh) hears every NOTE_ON of the primer and of
+    the continuation, and its prediction is mixed into each sampled distribution.
 
     A note the model holds longer than ``max_note_s`` is released by a NOTE_OFF fed to the model
     (the live engine's rule for AI notes), so no sample holds a note forever.
@@ -176,6 +205,8 @@ def generate_events(
         grammar.feed(index)
         if index < off_offset:
             onset_steps[index] = step
+            if memory is not None:
+                memory.note_on(index)
         elif index < shift_offset:
             onset_steps.pop(index - off_offset, None)
         elif index < shift_offset + MAX_SHIFT_STEPS:
@@ -198,9 +229,11 @@ def generate_events(
         if elapsed_steps >= target_steps:
             break
         if use_mask:
-            index = sampler.sample(logits, temperature, top_p, grammar.effective(), mode)
+            index = sampler.sample(logits, temperature, top_p, grammar.effective(), mode, min_p=min_p,
+                                   memory=memory, note_min_p=note_min_p)
         else:
-            index = sampler.sample(logits, temperature, top_p)
+            index = sampler.sample(logits, temperature, top_p, min_p=min_p, memory=memory,
+                                   note_min_p=note_min_p)
         if shift_offset <= index < shift_offset + MAX_SHIFT_STEPS:
             shift = min(index - shift_offset + 1, target_steps - elapsed_steps)
             index = shift_offset + shift - 1

@@ -1,15 +1,18 @@
-"""Sampling events from a model's logits: temperature, top-p, and the event grammar.
+"""Sampling events from a model's logits: the event grammar, temperature, weights, min-p and top-p.
 
 Pure numpy (``perfjam.model`` re-exports ``Sampler``). The grammar (``perfjam.codec.grammar``)
 gives the events that may come next; ``grammar_probabilities`` is the distribution over them the
 app samples from, ``grammar_log_probs`` in the probability domain: a few µs per call.
+``distribution`` is the app's distribution at temperature 1 (grammar, restriction, motif memory:
+what ``training.evaluate`` scores as ``nll_per_event_app``), ``shape`` what the temperature,
+weights, min-p and top-p make of it (what ``Sampler.sample`` draws from).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from perfjam.codec.events import VOCABS
+from perfjam.codec.events import NUM_PITCHES, VOCABS
 from perfjam.codec.grammar import (
     DEFAULT_GRAMMAR_MODE,
     GRAMMAR_MODES,
@@ -55,15 +58,92 @@ def grammar_probabilities(
     return q / total
 
 
+def distribution(logits: np.ndarray, mask: np.ndarray | None = None, grammar_mode: str = DEFAULT_GRAMMAR_MODE,
+                 restrict: np.ndarray | None = None, memory=None) -> np.ndarray:
+    """The app's distribution at temperature 1, before any truncation: the grammar's (or a plain
+    softmax), ``restrict`` applied, a motif ``memory`` (``perfjam.motif.MotifMemory``) mixed in."""
+    if mask is not None and grammar_mode != NO_GRAMMAR:
+        p = grammar_probabilities(logits, mask, grammar_mode)
+    else:
+        z = np.asarray(logits, dtype=np.float64).reshape(-1)
+        if restrict is not None:
+            z = np.where(restrict, z, -np.inf)
+            restrict = None  # applied
+        peak = z.max()
+        if not np.isfinite(peak):
+            raise ValueError("logits have no finite maximum")
+        p = np.exp(z - peak)
+        p /= p.sum()
+    if restrict is not None:
+        restricted = p * restrict
+        total = restricted.sum()
+        if not total > 0.0:
+            raise ValueError("the restriction leaves no event the grammar allows")
+        p = restricted / total
+    if memory is not None:
+        p = memory.mix(p, _LAYOUTS[p.size].on0 if p.size in _LAYOUTS else 0)
+    return p
+
+
+def shape(p: np.ndarray, temperature: float = 1.0, weights: np.ndarray | None = None,
+          min_p: float | None = None, top_p: float | None = None,
+          note_min_p: float | None = None) -> np.ndarray:
+    """``p`` reshaped by the temperature and ``weights``, then truncated by min-p (every event),
+    note min-p (the NOTE_ONs only: their pitch, never the timing or dynamics) and top-p (one-hot
+    at the likeliest event when ``temperature <= 0``)."""
+    if temperature > 0.0 and temperature != 1.0:
+        p = p / p.max()  # the top event stays 1: nothing underflows to an empty support
+        np.power(p, 1.0 / temperature, out=p)
+        p /= p.sum()
+    if weights is not None:
+        weighted = p * weights
+        total = weighted.sum()
+        if total > 0.0:  # (weights that leave nothing are ignored: they only prefer)
+            p = weighted / total
+    if temperature <= 0.0:
+        greedy = np.zeros_like(p)
+        greedy[np.argmax(p)] = 1.0
+        return greedy
+    if min_p is not None and min_p > 0.0:
+        if min_p > 1.0:
+            raise ValueError(f"min_p must be in [0, 1], got {min_p}")
+        p = np.where(p >= min_p * p.max(), p, 0.0)
+        p /= p.sum()
+    if note_min_p is not None and note_min_p > 0.0:
+        if note_min_p > 1.0:
+            raise ValueError(f"note_min_p must be in [0, 1], got {note_min_p}")
+        on0 = _LAYOUTS[p.size].on0 if p.size in _LAYOUTS else 0
+        ons = p[on0:on0 + NUM_PITCHES]
+        cut = ons < note_min_p * ons.max()
+        if cut.any():
+            p = p.copy()
+            p[on0:on0 + NUM_PITCHES][cut] = 0.0
+            p /= p.sum()
+    if top_p is not None and top_p < 1.0:
+        if top_p <= 0.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        order = np.argsort(-p, kind="stable")
+        cumulative = np.cumsum(p[order])
+        keep = int(np.searchsorted(cumulative, top_p, side="left")) + 1  # smallest set reaching top_p
+        truncated = np.zeros_like(p)
+        truncated[order[:keep]] = p[order[:keep]]
+        p = truncated / truncated.sum()
+    return p
+
+
 class Sampler:
-    """Samples event indices from logits with temperature and nucleus (top-p) truncation.
+    """Samples event indices from logits with temperature, min-p and nucleus (top-p) truncation.
 
     With a grammar ``mask`` (``perfjam.codec.grammar``: the events that may come next), the
     disallowed events get zero probability first: the temperature-1 distribution is the
     grammar's (``grammar_probabilities`` in ``grammar_mode``; ``"none"`` ignores the mask). A
     ``restrict`` mask (the caller's own rule, e.g. the live engine's "only the AI's own notes")
-    then removes more events, renormalising plainly; then the temperature reshapes the
-    distribution (p ∝ q^(1/T)) and top-p truncates it.
+    then removes more events, renormalising plainly; a motif ``memory`` mixes its prediction into
+    the NOTE_ON mass (``perfjam.motif``); then the temperature reshapes the distribution
+    (p ∝ q^(1/T)); ``weights`` (the caller's preferences, e.g. the duet's "not a
+    semitone from the pianist's notes") multiply it; min-p keeps the events with at least
+    ``min_p`` times the likeliest one's probability (as Aria's live demo), and top-p the
+    likeliest events that reach ``top_p`` together.
     """
 
     def __init__(self, seed: int | None = None) -> None:
@@ -77,49 +157,15 @@ class Sampler:
         mask: np.ndarray | None = None,
         grammar_mode: str = DEFAULT_GRAMMAR_MODE,
         restrict: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+        min_p: float | None = None,
+        memory=None,
+        note_min_p: float | None = None,
     ) -> np.ndarray:
-        """The distribution ``sample`` draws from (float64, sums to 1); one-hot when greedy."""
-        if mask is not None and grammar_mode != NO_GRAMMAR:
-            p = grammar_probabilities(logits, mask, grammar_mode)
-        else:
-            z = np.asarray(logits, dtype=np.float64).reshape(-1)
-            if restrict is not None:
-                z = np.where(restrict, z, -np.inf)
-            peak = z.max()
-            if not np.isfinite(peak):
-                raise ValueError("logits have no finite maximum")
-            if temperature <= 0.0:
-                p = np.zeros_like(z)
-                p[np.argmax(z)] = 1.0
-                return p
-            p = np.exp((z - peak) / temperature)
-            p /= p.sum()
-            restrict = temperature = None  # both applied
-        if restrict is not None:
-            restricted = p * restrict
-            total = restricted.sum()
-            if not total > 0.0:
-                raise ValueError("the restriction leaves no event the grammar allows")
-            p = restricted / total
-        if temperature is not None:
-            if temperature <= 0.0:
-                greedy = np.zeros_like(p)
-                greedy[np.argmax(p)] = 1.0
-                return greedy
-            if temperature != 1.0:
-                p = p / p.max()  # the top event stays 1: nothing underflows to an empty support
-                np.power(p, 1.0 / temperature, out=p)
-                p /= p.sum()
-        if top_p is not None and top_p < 1.0:
-            if top_p <= 0.0:
-                raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-            order = np.argsort(-p, kind="stable")
-            cumulative = np.cumsum(p[order])
-            keep = int(np.searchsorted(cumulative, top_p, side="left")) + 1  # smallest set reaching top_p
-            truncated = np.zeros_like(p)
-            truncated[order[:keep]] = p[order[:keep]]
-            p = truncated / truncated.sum()
-        return p
+        """The distribution ``sample`` draws from (float64, sums to 1); one-hot when greedy:
+        ``shape`` of ``distribution``."""
+        p = distribution(logits, mask, grammar_mode, restrict, memory)
+        return shape(p, temperature, weights, min_p, top_p, note_min_p)
 
     def sample(
         self,
@@ -129,11 +175,17 @@ class Sampler:
         mask: np.ndarray | None = None,
         grammar_mode: str = DEFAULT_GRAMMAR_MODE,
         restrict: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+        min_p: float | None = None,
+        memory=None,
+        note_min_p: float | None = None,
     ) -> int:
         """One event index; ``temperature <= 0`` is greedy (argmax of the distribution)."""
-        if temperature <= 0.0 and restrict is None and (mask is None or grammar_mode == NO_GRAMMAR):
+        if temperature <= 0.0 and restrict is None and weights is None and memory is None and (
+                mask is None or grammar_mode == NO_GRAMMAR):
             return int(np.argmax(logits))
-        p = self.probabilities(logits, temperature, top_p, mask, grammar_mode, restrict)
+        p = self.probabilities(logits, temperature, top_p, mask, grammar_mode, restrict, weights, min_p,
+                               memory, note_min_p)
         if temperature <= 0.0:
             return int(np.argmax(p))
         cumulative = np.cumsum(p)

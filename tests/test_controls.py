@@ -1,14 +1,20 @@
 """Control vectors: note density bins and pitch-class histograms, looking ahead from each event."""
 
 import numpy as np
+import pytest
 
 from perfjam.codec.events import VOCAB_DYNAMICS, Note, encode_notes
 from perfjam.controls import (
     CONTROL_SIZE,
+    DENSITY_RESPONSE,
     NUM_DENSITY_BINS,
     control_vector,
     controls_for_events,
     density_bin,
+    density_input,
+    density_level,
+    request_vector,
+    requested_control,
     scale_histogram,
 )
 
@@ -43,3 +49,23 @@ def test_controls_describe_the_next_seconds_of_music():
     first_classes = np.nonzero(controls[0, NUM_DENSITY_BINS:])[0].tolist()
     assert set(first_classes) >= {0, 2, 4}
     assert np.allclose(controls[:, NUM_DENSITY_BINS:].sum(axis=1), 1.0)
+
+
+def test_a_density_asked_for_is_the_level_at_which_the_model_plays_it():
+    for level, rate in DENSITY_RESPONSE:
+        assert density_level(rate) == pytest.approx(level)
+    assert 2.0 < density_level(4.5) < 2.5  # between the levels that give 3.68 and 5.33
+    assert density_level(0.01) == 0.0 and density_level(1000.0) == DENSITY_RESPONSE[-1][0]
+    levels = [density_level(x) for x in (0.5, 1, 2, 4, 8, 16, 32)]
+    assert levels == sorted(levels)
+
+
+def test_between_two_levels_both_bins_are_asked_for_weighted():
+    assert density_input(2.0).tolist() == [0, 0, 1, 0, 0, 0, 0, 0]
+    np.testing.assert_allclose(density_input(2.25), [0, 0, 0.75, 0.25, 0, 0, 0, 0])
+    assert density_input(99.0).tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
+    c_major = scale_histogram("C", "major")
+    v = request_vector(4.5, c_major)
+    assert v[:NUM_DENSITY_BINS].sum() == pytest.approx(1.0) and np.count_nonzero(v[:NUM_DENSITY_BINS]) == 2
+    assert np.array_equal(v[NUM_DENSITY_BINS:], control_vector(4.5, c_major)[NUM_DENSITY_BINS:])
+    assert np.array_equal(requested_control(CONTROL_SIZE, 4.5, c_major), v)

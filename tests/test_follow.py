@@ -1,11 +1,12 @@
-"""perfjam.follow: the pitch-class control follows what the human just played."""
+"""perfjam.follow: the key, density and loudness asked of the model follow what the pianist just
+played; the AI's velocities sit at the pianist's level."""
 
 from __future__ import annotations
 
 import pytest
 
 from perfjam.controls import PITCH_CLASS_NAMES, SCALES
-from perfjam.follow import KeyFollower
+from perfjam.follow import PHRASE_WINDOW_S, KeyFollower, PlayingFollower, VelocityMatch
 
 
 def _top(histogram, n: int) -> set[str]:
@@ -53,3 +54,48 @@ def test_follow_keeps_the_current_request_until_it_moves_enough():
         follower.note_on(0.4 + i * 0.1, 66)
     moved = follower.follow(1.0, first)
     assert moved is not first and _top(moved, 1) == {"F#"}
+
+
+def test_the_density_followed_is_the_phrase_as_played_and_silence_after_it_does_not_thin_it():
+    follower = PlayingFollower()
+    assert follower.notes_per_s() is None and follower.velocity() is None
+    for i in range(12):  # 2 notes/s: a note every half second
+        follower.note_on(i * 0.5, 60 + i % 5, 40)
+    assert follower.notes_per_s() == pytest.approx(2.0)
+    assert follower.velocity() == 40  # (silence adds nothing: the same at any time later)
+    for i in range(30):  # then a dense phrase, 3-note chords 5 times a second
+        for pitch in (60, 64, 67):
+            follower.note_on(20.0 + i * 0.2, pitch, 90)
+    assert follower.notes_per_s() == pytest.approx(15.0), "the old phrase is out of the window"
+    assert follower.velocity() == 90
+    assert max(n.start_s for n in follower.notes) - min(n.start_s for n in follower.notes) <= PHRASE_WINDOW_S
+
+
+def test_one_chord_has_no_density():
+    follower = PlayingFollower()
+    for pitch in (60, 64, 67):
+        follower.note_on(1.0, pitch, 80)
+    assert follower.notes_per_s() is None and follower.velocity() == 80
+
+
+def test_the_ais_velocities_sit_at_the_target_and_keep_their_own_shape():
+    match = VelocityMatch(prior=68.0)
+    assert match.map(90) == 90, "no target: the model's own velocities"
+    model_crescendo = [70, 80, 90, 100, 110] * 8
+    for v in model_crescendo:
+        match.played(v)
+    assert match.level == pytest.approx(90, abs=4)
+    match.target = 45.0  # a soft pianist
+    mapped = [match.map(v) for v in model_crescendo[:5]]
+    assert mapped == sorted(mapped) and mapped[4] - mapped[0] == 40, "the crescendo stays"
+    assert abs(sorted(mapped)[2] - 45) <= 4, "its middle sits at the pianist's level"
+    match.target = 5.0
+    assert match.map(60) == 1, "never below 1 (nor above 127)"
+
+
+def test_the_ais_own_level_is_its_first_notes_mean_before_a_moving_average():
+    match = VelocityMatch(prior=68.0)
+    match.played(100)
+    assert match.level == 100, "its first note, not the prior"
+    match.played(80)
+    assert match.level == 90

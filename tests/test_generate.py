@@ -10,10 +10,16 @@ import numpy as np
 import pytest
 
 from perfjam.cli import main
-from perfjam.codec.events import STEPS_PER_SECOND, VOCAB_DYNAMICS, EventType, Note
-from perfjam.codec.midifile import decode_events, notes_to_midi
-from perfjam.controls import CONTROL_SIZE, control_vector
-from perfjam.generation import default_primer, generate_events, primer_from_pitches
+from perfjam.codec.events import STEPS_PER_SECOND, VOCAB_DYNAMICS, EventType, Note, encode_notes
+from perfjam.codec.midifile import decode_events, encode_midi, notes_to_midi
+from perfjam.controls import CONTROL_SIZE, control_vector, no_control_vector, request_vector
+from perfjam.generation import (
+    default_primer,
+    generate_events,
+    load_primer,
+    primer_from_pitches,
+    primer_requests,
+)
 from perfjam.model import PerformanceModel, Sampler
 from perfjam.stats import performance_from_events, performance_stats
 
@@ -85,6 +91,40 @@ def test_cli_is_deterministic_with_a_seed(tmp_path, model_path):
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
     assert a[0].read_bytes() != a[1].read_bytes()  # each output has its own seed
     assert c[0].read_bytes() != a[0].read_bytes()
+
+
+def test_a_primer_is_continued_at_its_density_and_in_its_key_unless_told_not_to(tmp_path, conditioned_path):
+    primer_path = tmp_path / "sparse-d-major.mid"
+    d_major = [62, 66, 69, 74, 73, 71, 69, 66]
+    notes_to_midi({"primer": [Note(p, 50, i * 0.5, i * 0.5 + 0.4) for i, p in enumerate(d_major)]}).save(
+        str(primer_path))
+    model = PerformanceModel.load(conditioned_path)
+    primer = load_primer(primer_path, model.info.vocab)
+    notes_per_s, histogram = primer_requests(decode_events(primer.events, model.info.vocab))
+    assert notes_per_s == pytest.approx(2.0)
+    assert {i for i, w in enumerate(histogram) if w > 0} == {2, 6, 9, 1, 11}  # D F# A C# B
+
+    def written(*extra: str) -> bytes:
+        (path,) = _generate(tmp_path / "-".join(extra or ("follow",)), conditioned_path, "--primer",
+                            str(primer_path), "--seed", "4", *extra)
+        return path.read_bytes()
+
+    def expected(control) -> list[int]:
+        return generate_events(model, primer.events, SECONDS, sampler=Sampler(4), control=control)
+
+    def encoded(data: bytes) -> list[int]:
+        path = tmp_path / "read.mid"
+        path.write_bytes(data)
+        return encode_midi(path, model.info.vocab)
+
+    def as_written(events: list[int]) -> list[int]:  # (a MIDI file keeps ms, not the events' 10 ms)
+        return encode_notes(decode_events(events, model.info.vocab), model.info.vocab)
+
+    followed = encoded(written())
+    assert followed == as_written(expected(request_vector(2.0, histogram)))
+    free = encoded(written("--no-follow-density", "--no-follow-key"))
+    assert free == as_written(expected(no_control_vector()))
+    assert free != followed
 
 
 def test_cli_continues_a_primer_midi_file(tmp_path, model_path):
