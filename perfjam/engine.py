@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from perfjam.follow import LOUDNESS
 from perfjam.live.clock import HeardNote
 from perfjam.live.config import (
     INPUT_CLIENT,
@@ -125,6 +126,35 @@ class Engine:
         models); off: the histogram of ``set_controls`` again."""
         self._put("follow_key", bool(on))
 
+    def set_follow_density(self, on: bool) -> None:
+        """Density follows me (conditioned models, while no density is set): the AI plays as
+        densely as the pianist's latest phrase (a duet: ``set_duet_density`` of it)."""
+        self._put("follow_density", bool(on))
+
+    def set_loudness(self, loudness: str) -> None:
+        """How loud the AI plays: "softer", "as me", "louder" than the pianist, or "own" (the
+        model's own velocities)."""
+        if loudness not in LOUDNESS:
+            raise ValueError(f"loudness must be one of {', '.join(LOUDNESS)}, got {loudness!r}")
+        self._put("loudness", loudness)
+
+    def set_duet_density(self, fraction: float) -> None:
+        """Duet: the AI's density as a fraction of the pianist's (followed density only)."""
+        if not 0.0 <= float(fraction) <= 4.0:
+            raise ValueError(f"the duet density is a fraction of the pianist's, 0..4, got {fraction!r}")
+        self._put("duet_density", float(fraction))
+
+    def set_sampling(self, top_p: float | None = None, min_p: float | None = None,
+                     note_min_p: float | None = None) -> None:
+        """Truncation: top-p, min-p and min-p among the note-ons (None: off); the look-ahead is
+        redrawn."""
+        if top_p is not None and not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+        for name, value in (("min_p", min_p), ("note_min_p", note_min_p)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        self._put("sampling", top_p, min_p, note_min_p)
+
     def answer_now(self) -> None:
         """Call mode: answer now, without waiting for the gap."""
         self._put("answer_now")
@@ -175,6 +205,11 @@ class Engine:
 
     def set_playing(self, playing: bool) -> None:
         self._put("playing", bool(playing))
+
+    def set_paused(self, paused: bool) -> None:
+        """Hold the AI (its notes released) while something else plays, e.g. a take played
+        back; unpaused, the mode starts afresh. Start/stop (``set_playing``) is left as it is."""
+        self._put("paused", bool(paused))
 
     def panic(self) -> None:
         self._put("panic")

@@ -31,6 +31,7 @@ from perfjam.engine import (
     MidiSettings,
     StatusReport,
 )
+from perfjam.follow import LOUDNESS
 from perfjam.generation import PRIMER_MAX_S, PrimerError, load_primer
 from perfjam.model import DEFAULT_MODEL, ModelError, PerformanceModel
 from perfjam.recorder import Recorder, recordings_dir
@@ -49,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="call (answers when you pause), duet (plays along), solo (default: call)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: off)")
+    parser.add_argument("--min-p", type=float, default=EngineConfig.min_p,
+                        help=f"min-p sampling (default: {EngineConfig.min_p})")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"model name or .onnx path (default {DEFAULT_MODEL})")
     parser.add_argument("--record", type=Path, metavar="FILE.mid", help="record the session to a MIDI file")
@@ -65,7 +68,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lookahead-ms", type=float, default=150.0, help="generation look-ahead")
     parser.add_argument("--primer", type=Path,
                         help=f"solo: a MIDI file to continue (its last {PRIMER_MAX_S:g} s)")
-    parser.add_argument("--notes-per-s", type=float, help="note density control (conditioned models)")
+    parser.add_argument("--notes-per-s", type=float,
+                        help="note density control (conditioned models; default: follow yours)")
+    parser.add_argument("--no-follow-density", dest="follow_density", action="store_false",
+                        help="do not play as densely as you (conditioned models)")
+    parser.add_argument("--no-follow-key", dest="follow_key", action="store_false",
+                        help="do not play in the key you play in (conditioned models)")
+    parser.add_argument("--loudness", choices=LOUDNESS, default=EngineConfig.loudness,
+                        help="how loud the AI plays: softer, as you, louder, or the model's own "
+                             f"(default: {EngineConfig.loudness})")
+    parser.add_argument("--duet-density", type=float, default=EngineConfig.duet_density,
+                        help="duet: the AI's density as a fraction of yours "
+                             f"(default {EngineConfig.duet_density:g})")
+    parser.add_argument("--answer-cc", type=int, metavar="CC",
+                        help="call: this MIDI controller (a foot switch) answers now (default: none)")
     parser.add_argument("--seed", type=int, help="sampling seed")
     parser.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)  # accelerated tests
 
@@ -115,10 +131,16 @@ def run(args: argparse.Namespace) -> int:
             return 2
         if not synth.start():
             print("perfjam jam: no audio output could be opened; continuing with MIDI only", file=sys.stderr)
-    config = EngineConfig(mode=MODE_NAMES[args.mode], temperature=args.temperature, top_p=args.top_p,
-                          gap_ms=args.gap_ms, response_length_s=args.length_s, lookahead_ms=args.lookahead_ms,
-                          primer=primer, notes_per_s=args.notes_per_s,
-                          seed=args.seed, speed=args.speed)
+    try:
+        config = EngineConfig(mode=MODE_NAMES[args.mode], temperature=args.temperature, top_p=args.top_p,
+                              min_p=args.min_p, gap_ms=args.gap_ms, response_length_s=args.length_s,
+                              lookahead_ms=args.lookahead_ms, primer=primer, notes_per_s=args.notes_per_s,
+                              follow_density=args.follow_density, follow_key=args.follow_key,
+                              loudness=args.loudness, duet_density=args.duet_density,
+                              answer_cc=args.answer_cc, seed=args.seed, speed=args.speed)
+    except ValueError as exc:
+        print(f"perfjam jam: {exc}", file=sys.stderr)
+        return 2
     midi = MidiSettings(
         api=args.midi_api, input_name=args.midi_in or VIRTUAL_INPUT, input_virtual=args.midi_in is None,
         output_name=None if args.no_midi_out else (args.midi_out or VIRTUAL_OUTPUT),

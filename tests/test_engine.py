@@ -15,6 +15,7 @@ import pytest
 from perfjam.codec.events import VOCAB_DYNAMICS, EventType, EventWriter
 from perfjam.codec.grammar import violations
 from perfjam.engine import Engine, EngineConfig, ErrorReport, StatusReport
+from perfjam.live.policy import ANSWER_GRACE_S
 from perfjam.model import ModelError
 
 pytestmark = pytest.mark.jack
@@ -75,12 +76,13 @@ def test_call_mode_listens_answers_after_the_gap_and_stops(jam_rig, engine_model
     assert first_ai - last_off >= 0.600, "answered before the human had been silent for the gap"
     assert first_ai - last_off < 0.600 + 1.0
     assert not [n for n in answer if first_on <= n[0] <= last_off], "played while the human played"
-    # The answer ends after 1.5 s (+ the reaction time) with every note released.
-    time.sleep(2.5)
+    # The answer lasts 1.5 s, then ends at a breath of its own: no note begins after 1.5 s and
+    # the 2-s grace (+ the reaction time), its last notes are released in a short decrescendo.
+    assert jam_rig.wait_for(lambda: engine.status().state == "listening", 6.0)
     answer = jam_rig.notes()
-    assert answer[-1][0] - first_ai <= 1.5 + 0.3
+    assert ons(answer)[-1][0] - first_ai <= 1.5 + ANSWER_GRACE_S + 0.3
+    assert answer[-1][0] - first_ai <= 1.5 + ANSWER_GRACE_S + 0.3 + 0.3 + 0.6
     assert_balanced(answer)
-    assert engine.status().state == "listening"
     # No second answer until the human plays again.
     count = len(answer)
     time.sleep(1.0)
@@ -275,6 +277,19 @@ def test_a_note_held_too_long_is_released(jam_rig, engine_models):
     assert not opened
 
 
+def test_notes_left_sounding_when_generation_stops_are_released_by_the_safety_net(jam_rig, engine_models):
+    engine = jam_rig.engine(engine_models["holding"], mode="solo", max_note_s=30.0)
+    assert jam_rig.wait_for(lambda: jam_rig.sounding(), 4.0)
+
+    def stop_generating(loop):  # a path that stops the AI without releasing what it holds
+        loop.policy.mode = "duet"  # (duet, never started: nothing is generated)
+        return bool(loop.stream.reader.sounding)
+
+    assert engine.query(stop_generating)
+    assert jam_rig.wait_for(lambda: not jam_rig.sounding(), 2.0), "left hanging"
+    assert engine.stats()["ai_released_idle"] >= 1
+
+
 def test_mode_and_model_changes_release_the_ai(jam_rig, engine_models):
     synth = jam_rig.synth()
     engine = jam_rig.engine(engine_models["dense"], synth=synth, mode="solo")
@@ -456,10 +471,23 @@ def test_answer_now_and_a_foot_switch_start_the_answer_at_once(jam_rig, engine_m
     assert jam_rig.wait_for(lambda: len(ons(jam_rig.notes())) >= 1, 2.0)
     jam_rig.send(0x90, 62, 90)  # the human plays again: the answer ends
     assert jam_rig.wait_for(lambda: engine.status().state == "listening", 1.0)
-    jam_rig.send(0xB0, 67, 127)  # the foot switch
-    assert jam_rig.wait_for(lambda: engine.status().state == "answering", 1.0)
-    jam_rig.send(0xB0, 67, 0)
+    def heard_all() -> bool:  # every message sent so far has reached the engine
+        return engine.query(lambda loop: loop.events_in) >= len(jam_rig.sent)
+
+    jam_rig.send(0xB0, 67, 127)  # the foot switch while keys are down: the pianist's, not a cue
     jam_rig.send(0x80, 60, 0), jam_rig.send(0x80, 62, 0)
+    jam_rig.send(0xB0, 67, 0)
+    assert jam_rig.wait_for(heard_all, 2.0)
+    assert engine.query(lambda loop: loop.policy.state()) == "listening"
+    jam_rig.send(0xB0, 67, 127)  # every key up: the foot switch answers
+    assert jam_rig.wait_for(lambda: engine.status().state == "answering", 1.0)
+    jam_rig.send(0x90, 64, 90)  # the human plays: the answer ends
+    assert jam_rig.wait_for(lambda: engine.status().state == "listening", 1.0)
+    jam_rig.send(0x80, 64, 0)
+    jam_rig.send(0xB0, 67, 100)  # a half pedal moving above 64, never below: no new press
+    assert jam_rig.wait_for(heard_all, 2.0)
+    assert engine.query(lambda loop: loop.policy.state()) == "listening"
+    jam_rig.send(0xB0, 67, 0)
 
 
 def test_key_follows_what_the_human_plays(jam_rig, engine_models):

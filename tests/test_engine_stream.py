@@ -10,7 +10,7 @@ import pytest
 from perfjam.codec.events import MAX_SHIFT_STEPS, VOCAB_DYNAMICS, EventType
 from perfjam.live.clock import Clock
 from perfjam.live.realtime import TimingStat
-from perfjam.live.stream import LiveStream
+from perfjam.live.stream import RELEASE_SPREAD_STEPS, REST_STEPS, LiveStream
 from perfjam.model import PerformanceModel, Sampler
 
 V = VOCAB_DYNAMICS
@@ -34,9 +34,9 @@ def stream(engine_models):
     return LiveStream(PerformanceModel.load(engine_models["dense"]), Clock(0.0), 0, max_note_steps=800)
 
 
-def generate_until(stream, step, sampler, end_step=None, min_step=0):
+def generate_until(stream, step, sampler, end_step=None, min_step=0, grace_steps=0):
     while stream.step < step:
-        if not stream.generate(sampler, 1.0, None, None, min_step, end_step):
+        if not stream.generate(sampler, 1.0, None, None, min_step, end_step, grace_steps):
             break
 
 
@@ -132,11 +132,27 @@ def test_notes_are_released_at_the_length_limit(engine_models):
     assert not opened or max(stream.step - s for s in opened.values()) <= 50
 
 
-def test_an_answer_ends_on_time_with_every_note_released(stream):
-    generate_until(stream, 10_000, Sampler(4), end_step=300)
-    assert stream.step == 300 and not stream.reader.sounding
-    assert not stream.generate(Sampler(4), 1.0, None, None, 0, end_step=300)
-    assert max(n.step for n in stream.pending) <= 300
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_an_answer_ends_at_a_breath_of_its_own_in_a_short_decrescendo(stream, seed):
+    generate_until(stream, 10_000, Sampler(seed), end_step=300, grace_steps=200)
+    assert not stream.reader.sounding and stream.step < 10_000
+    assert not stream.generate(Sampler(seed), 1.0, None, None, 0, 300, 200), "nothing left"
+    ons = [n.step for n in stream.pending if n.is_on]
+    last_on = max(ons)
+    assert last_on <= 300 + 200, "no note begins after the length and its grace"
+    finals = sorted(n.step for n in stream.pending if not n.is_on and n.step > last_on)
+    if finals and stream.step > 300:
+        assert finals[-1] >= min(last_on, 500) + REST_STEPS, "it waited for a rest of its own"
+        breath = [t for t in finals if t >= min(last_on, 500) + REST_STEPS]
+        assert len(set(breath)) == len(breath), "released one after another, not all at once"
+        assert breath[-1] - breath[0] <= 2 * RELEASE_SPREAD_STEPS
+
+
+def test_an_answer_past_its_grace_begins_no_more_notes(engine_models):
+    stream = LiveStream(PerformanceModel.load(engine_models["dense"]), Clock(0.0), 0)
+    generate_until(stream, 10_000, Sampler(1), end_step=100, grace_steps=0)
+    assert max(n.step for n in stream.pending if n.is_on) <= 100
+    assert not stream.reader.sounding
 
 
 def test_a_model_that_never_advances_time_is_made_to(engine_models):

@@ -147,6 +147,30 @@ def test_top_p_restricts_the_support():
     np.testing.assert_allclose(p, [0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0, 0])
 
 
+def test_min_p_keeps_the_events_near_the_likeliest():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.04, 0.01]))
+    sampler = Sampler(0)
+    p = sampler.probabilities(logits, 1.0, min_p=0.1)  # keeps p >= 0.05
+    np.testing.assert_allclose(p, np.array([0.5, 0.3, 0.15, 0, 0]) / 0.95)
+    assert {sampler.sample(logits, 1.0, min_p=0.5) for _ in range(300)} == {0, 1}
+    hot = sampler.probabilities(logits, 2.0, min_p=0.1)  # a higher temperature lets more through
+    assert np.count_nonzero(hot) == 5
+    with pytest.raises(ValueError, match="min_p"):
+        sampler.probabilities(logits, 1.0, min_p=1.5)
+
+
+def test_weights_reshape_after_the_temperature_and_before_the_truncation():
+    logits = np.log(np.array([0.4, 0.4, 0.2]))
+    sampler = Sampler(0)
+    p = sampler.probabilities(logits, 1.0, weights=np.array([1.0, 0.25, 1.0]))
+    np.testing.assert_allclose(p, np.array([0.4, 0.1, 0.2]) / 0.7)
+    p = sampler.probabilities(logits, 1.0, weights=np.array([1.0, 0.25, 1.0]), min_p=0.3)
+    np.testing.assert_allclose(p, [2 / 3, 0, 1 / 3])  # 0.1 / 0.7 < 0.3 x 0.4 / 0.7: cut
+    assert sampler.sample(logits, 0.0, weights=np.array([0.1, 1.0, 1.0])) == 1  # greedy after weights
+    nothing = sampler.probabilities(logits, 1.0, weights=np.zeros(3))  # weights only prefer
+    np.testing.assert_allclose(nothing, [0.4, 0.4, 0.2])
+
+
 def test_sampler_never_picks_masked_events():
     logits = np.full(10, -np.inf)
     logits[[2, 7]] = 0.0
@@ -235,10 +259,36 @@ def test_evaluate_scores_the_same_nll_with_torch_and_onnx(models, tmp_path, caps
     assert onnx_report["files"] == torch_report["files"] == 3
     assert onnx_report["events"] == torch_report["events"] > 100
     assert onnx_report["nll_per_event"] == pytest.approx(torch_report["nll_per_event"], abs=1e-5)
+    assert torch_report["nll_per_event_app"] is None, "a checkpoint's app distribution only with --app"
+    app = onnx_report["app_sampling"]
+    if not app["memory"]:  # the app's distribution is the grammar's
+        assert onnx_report["nll_per_event_app"] == pytest.approx(onnx_report["nll_per_event_grammar"])
+    assert 0.0 <= onnx_report["truncated_fraction"] < 0.5
     if key == "plain":
         stats = onnx_report["sample_stats"]
         assert stats["data"]["performances"] == 3 and stats["samples"]["performances"] == 2
         assert stats["data"]["stuck_notes"] == 0 and 0.0 < stats["data"]["notes_per_s"] < 20.0
+
+
+def test_the_apps_distribution_is_scored_with_its_memory_and_its_truncation(models, tmp_path):
+    from perfjam.codec.events import Note, encode_notes
+    from perfjam.codec.midifile import encode_midi
+    from training.scoring import AppSampling, onnx_nll
+
+    model = PerformanceModel.load(models["plain"])
+    sequences = [np.asarray(encode_midi(p, model.info.vocab)) for p in _write_midi_files(tmp_path, 2)]
+    motif = [60, 64, 62, 67, 65]  # stated four times, a step higher each time: the memory knows it
+    repeated = [Note(p + 2 * k, 80, (5 * k + i) * 0.2, (5 * k + i) * 0.2 + 0.15)
+                for k in range(4) for i, p in enumerate(motif)]
+    sequences.append(np.asarray(encode_notes(repeated, model.info.vocab)))
+    mode = model.info.grammar_mode
+    plain = onnx_nll(model, sequences, grammar_modes=(mode,), app=AppSampling())
+    assert plain.app_mean == pytest.approx(plain.grammar_mean(mode)) and plain.truncated_fraction == 0.0
+    remembered = onnx_nll(model, sequences, grammar_modes=(mode,), app=AppSampling(memory=True))
+    assert remembered.app_mean != pytest.approx(plain.app_mean, abs=1e-9), "the memory changes it"
+    cut = [onnx_nll(model, sequences, grammar_modes=(mode,), app=AppSampling(min_p=m)).truncated_fraction
+           for m in (0.01, 0.1, 0.5)]
+    assert cut[0] <= cut[1] <= cut[2] and cut[0] < cut[2], "a harder min-p cuts more real events away"
 
 
 def test_evaluate_free_scores_a_conditioned_model_without_the_files_controls(models, tmp_path, capsys):

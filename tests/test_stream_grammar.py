@@ -9,12 +9,16 @@ import pytest
 
 from perfjam.codec.events import MAX_SHIFT_STEPS, VOCAB_DYNAMICS, EventType
 from perfjam.codec.grammar import GrammarState, violations
+from perfjam.live.accompany import Accompanist
 from perfjam.live.clock import Clock
 from perfjam.live.stream import LiveStream
 from perfjam.model import PerformanceModel, Sampler
+from perfjam.motif import MotifMemory
 
 V = VOCAB_DYNAMICS
 TS0, OFF0 = V.offsets[EventType.TIME_SHIFT], V.offsets[EventType.NOTE_OFF]
+VEL0 = V.offsets[EventType.VELOCITY]
+ON0 = V.offsets[EventType.NOTE_ON]
 REACTION_STEPS = 4
 LOOKAHEAD_STEPS = 15
 
@@ -63,12 +67,18 @@ def human_message(rng, stream: LiveStream) -> tuple[int, int, int]:
     return (0x80, pitch, 0)
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(6))
 def test_random_sessions_feed_the_model_only_grammatical_events(stream, seed):
     rng = np.random.default_rng(seed)
     sampler = Sampler(seed)
+    if seed % 2:
+        stream.shaper = Accompanist(V)  # (a duet)
+    stream.memory = MotifMemory()
     now, playing, end_step, shared = 0, True, None, 0
+    grace = int(rng.integers(0, 200))
     for _ in range(1500):
+        assert set(stream.reader.sounding) == set(stream.ai_on_step), "every AI note has its start"
+        assert list(stream.pending) == sorted(stream.pending, key=lambda n: n.time_s), "due in order"
         now += int(rng.integers(0, 6))
         time_s = now / 100
         send_due(stream, now)
@@ -102,14 +112,20 @@ def test_random_sessions_feed_the_model_only_grammatical_events(stream, seed):
                 if stream.step >= now + LOOKAHEAD_STEPS:
                     break
                 if not stream.generate(sampler, float(rng.choice([0.5, 1.0, 1.5])), None, None,
-                                       now + REACTION_STEPS, end_step):
+                                       now + REACTION_STEPS, end_step, grace):
                     end_step = None
                     break
         elif not stream.spec and not stream.pending:
             stream.catch_up(now, None)
     assert len(stream.history) > 500
     assert_grammatical(stream)
-    assert shared, "the session never had a pitch sounding for both players"
+    heard_note_ons = [e - ON0 for e in stream.history.tolist() if ON0 <= e < ON0 + 128]
+    assert stream.memory.pitches == heard_note_ons, "the memory holds exactly the NOTE_ONs heard"
+    fresh = MotifMemory()
+    for pitch in heard_note_ons:
+        fresh.note_on(pitch)
+    assert fresh.table == stream.memory.table, "rollbacks took back exactly what they added"
+    assert shared or stream.shaper is not None, "the session never had a pitch sounding for both players"
 
 
 def test_rollback_never_keeps_a_short_shift_before_a_human_event(stream):
@@ -142,9 +158,13 @@ def test_a_pitch_both_sound_is_the_humans_to_release(stream):
     assert 60 in stream.reader.sounding and stream.human_sounding == {60: 1}
     assert not stream.restriction()[OFF0 + 60], "the model may not release it"
     history = stream.history.tolist()
-    assert stream.generate(Sampler(0), 1.0, None, None, 0, end_step=stream.step)  # the answer ends
+    end_step = stream.step
+    while stream.generate(Sampler(0), 1.0, None, None, 0, end_step):  # the answer ends, at a breath
+        pass
     offs = [n for n in stream.pending if not n.is_on]
-    assert stream.history.tolist() == history and [n.pitch for n in offs] == [60] and offs[0].restrike
+    after = stream.history.tolist()[len(history):]
+    assert stream.history.tolist()[:len(history)] == history and all(TS0 <= e < VEL0 for e in after)
+    assert [n.pitch for n in offs] == [60] and offs[0].restrike, "ended silently, not fed"
     assert not stream.reader.sounding
     stream.rollback(stream.step, require_sent=False)
     for note in list(stream.pending):

@@ -14,8 +14,14 @@ scored events of all files (the full vocabulary: comparable with published figur
 grammar allows (``perfjam.codec.grammar``, from the zero state), the excluded mass given back in
 the model's own mode (``grammar_mode``; ``nll_per_event_by_grammar_mode`` has both modes).
 ``grammar_violations`` counts the scored events the grammar excludes (must be 0; any makes the
-grammar NLL infinite). Conditioned models get the controls computed from the real file
-(``perfjam.controls.controls_for_events``; input i carries the control of event i + 1).
+grammar NLL infinite). ``nll_per_event_app`` is the NLL of the distribution the app samples from
+by default before truncation (``perfjam.sampling.distribution``: the grammar, and the motif memory
+if the app's default has it on; ``app_sampling`` says which), and ``truncated_fraction`` the share
+of the true next events that the app's default temperature / min-p / top-p would never sample
+(a default that cuts away real music shows up there): scored through ONNX, the app's path (a
+``.pt`` checkpoint is exported for it with ``--app``). Conditioned models get the controls
+computed from the real file (``perfjam.controls.controls_for_events``; input i carries the control
+of event i + 1).
 
 ``--sample-stats`` generates ``--samples`` performances with ``perfjam.generation`` and reports
 ``perfjam.stats`` for them next to the same statistics of the evaluated files.
@@ -25,6 +31,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -40,7 +47,7 @@ from perfjam.controls import control_vector
 from perfjam.model import SAMPLING_MODES, ModelError, PerformanceModel, Sampler
 from perfjam.stats import performance_from_events, performance_stats
 from training.model import PerformanceRNN
-from training.scoring import load_eval_sequences, onnx_nll, torch_nll
+from training.scoring import AppSampling, load_eval_sequences, onnx_nll, torch_nll
 
 
 def _progress_bar(total_events: int):
@@ -117,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--free", action="store_true",
                    help="conditioned models: score with the 'no control' vector (how the app plays by "
                         "default) instead of the file's own controls")
+    p.add_argument("--app", action="store_true",
+                   help=".pt checkpoints: also score the app's distribution (exported to ONNX for it)")
     p.add_argument("--sample-stats", action="store_true", help="also compare statistics of generated samples")
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--seconds", type=float, default=30.0)
@@ -139,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _onnx_pass(model: PerformanceModel, sequences, modes, free: bool, app: AppSampling):
+    bar = _progress_bar(sum(len(s) - 1 for s in sequences))
+    try:
+        return onnx_nll(model, sequences, bar.update if bar is not None else None, modes, free, app)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def evaluate(args: argparse.Namespace) -> dict:
     """The JSON report of ``main`` (see the module docstring)."""
     t0 = time.perf_counter()
@@ -158,16 +176,17 @@ def evaluate(args: argparse.Namespace) -> dict:
     sequences = load_eval_sequences(
         vocab, args.midi_dir, args.split_csv, args.split, args.data, args.limit, args.max_events
     )
+    app = AppSampling.app_default()
+    app_nll = None
     if torch_model is not None:
         nll = torch_nll(torch_model, sequences, batch_files=args.batch_size, grammar_modes=modes,
                         free=args.free)
+        if args.app:
+            with tempfile.TemporaryDirectory() as tmp:
+                exported = _onnx_for_sampling(args.model, torch_model, checkpoint, Path(tmp))
+                app_nll = _onnx_pass(exported, sequences, (mode,), args.free, app)
     else:
-        bar = _progress_bar(sum(len(s) - 1 for s in sequences))
-        try:
-            nll = onnx_nll(onnx_model, sequences, bar.update if bar is not None else None, modes, args.free)
-        finally:
-            if bar is not None:
-                bar.close()
+        nll = app_nll = _onnx_pass(onnx_model, sequences, modes, args.free, app)
     report: dict = {
         "model": str(args.model),
         "backend": "torch" if torch_model is not None else "onnxruntime",
@@ -180,6 +199,9 @@ def evaluate(args: argparse.Namespace) -> dict:
         "grammar_mode": mode,
         "nll_per_event_by_grammar_mode": {m: nll.grammar_mean(m) for m in modes},
         "grammar_violations": nll.violations,
+        "nll_per_event_app": app_nll.app_mean if app_nll is not None else None,
+        "truncated_fraction": app_nll.truncated_fraction if app_nll is not None else None,
+        "app_sampling": dataclasses.asdict(app),
         "nll_seconds": round(time.perf_counter() - t0, 2),
     }
     if args.sample_stats:

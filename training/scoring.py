@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perfjam.codec.events import Vocab
+from perfjam.codec.events import EventType, Vocab
 from perfjam.codec.grammar import grammar_log_probs, sequence_masks
 from perfjam.codec.midifile import encode_midi
 from perfjam.controls import controls_for_events, no_control_vector
@@ -26,11 +26,32 @@ GRAMMAR_BLOCK = 4096  # positions scored at once under the grammar (bounds the f
 
 
 @dataclass(frozen=True)
+class AppSampling:
+    """How the app samples by default: its distribution at temperature 1 (the grammar, the motif
+    memory if on) and how it reshapes and truncates it (``perfjam.live.config.EngineConfig``)."""
+
+    temperature: float = 1.0
+    top_p: float | None = None
+    min_p: float | None = None
+    memory: bool = False
+    note_min_p: float | None = None
+
+    @classmethod
+    def app_default(cls) -> AppSampling:
+        from perfjam.live.config import EngineConfig
+
+        cfg = EngineConfig()
+        return cls(cfg.temperature, cfg.top_p, cfg.min_p, cfg.motif_memory, cfg.note_min_p)
+
+
+@dataclass(frozen=True)
 class NllResult:
     total_nats: float
     events: int  # scored events (every event of a file but its first)
     grammar_nats: dict[str, float] = field(default_factory=dict)  # grammar mode -> total nats
     violations: int = 0  # scored events the grammar excludes (when grammar modes were scored)
+    app_nats: float | None = None  # under the app's distribution (AppSampling), when scored
+    truncated: int = 0  # scored events the app's truncation would never sample
 
     @property
     def mean(self) -> float:
@@ -38,6 +59,14 @@ class NllResult:
 
     def grammar_mean(self, mode: str) -> float:
         return self.grammar_nats[mode] / self.events if self.events else float("nan")
+
+    @property
+    def app_mean(self) -> float | None:
+        return None if self.app_nats is None or not self.events else self.app_nats / self.events
+
+    @property
+    def truncated_fraction(self) -> float | None:
+        return None if self.app_nats is None or not self.events else self.truncated / self.events
 
 
 def input_controls(events: np.ndarray, vocab: Vocab) -> np.ndarray:
@@ -128,18 +157,47 @@ def grammar_scores(logits: np.ndarray, seq: np.ndarray, vocab: Vocab,
     return totals, violations
 
 
+def app_scores(logits: np.ndarray, seq: np.ndarray, vocab: Vocab, mode: str,
+               app: AppSampling) -> tuple[float, int]:
+    """Total NLL of ``seq[1:]`` (predicted by ``logits``) under the app's distribution
+    (``perfjam.sampling.distribution``: the grammar in ``mode``, the motif memory hearing the
+    file's NOTE_ONs), and how many of those events the app's reshaping and truncation
+    (``perfjam.sampling.shape``) would never sample."""
+    from perfjam.motif import MotifMemory
+    from perfjam.sampling import distribution, shape
+
+    masks = sequence_masks(seq[None, :-1], vocab, known_start=True)[0]
+    on0 = vocab.offsets[EventType.NOTE_ON]
+    memory = MotifMemory() if app.memory else None
+    truncates = app.temperature != 1.0 or app.min_p or app.note_min_p or (app.top_p is not None
+                                                                          and app.top_p < 1.0)
+    nats, truncated = 0.0, 0
+    for i in range(len(seq) - 1):
+        if memory is not None and on0 <= seq[i] < on0 + 128:
+            memory.note_on(int(seq[i]) - on0)
+        p = distribution(logits[i], masks[i], mode, memory=memory)
+        target = int(seq[i + 1])
+        nats -= float(np.log(p[target]))
+        if truncates:
+            truncated += shape(p, app.temperature, None, app.min_p, app.top_p, app.note_min_p)[target] == 0.0
+    return nats, truncated
+
+
 def onnx_nll(
     model: PerformanceModel,
     sequences: Sequence[np.ndarray],
     progress: Callable[[int], None] | None = None,
     grammar_modes: Sequence[str] = (),
     free: bool = False,
+    app: AppSampling | None = None,
 ) -> NllResult:
     """Full-stream NLL through ``perfjam.model``, one event at a time (the app's path), and with
-    ``grammar_modes`` the NLL under the grammar in each mode; ``free``: see ``torch_nll``."""
+    ``grammar_modes`` the NLL under the grammar in each mode, with ``app`` under the app's
+    distribution (``app_scores``; the grammar in the first mode); ``free``: see ``torch_nll``."""
     vocab = model.info.vocab
     total, count, violations = 0.0, 0, 0
     grammar_totals = dict.fromkeys(grammar_modes, 0.0)
+    app_total, truncated = 0.0, 0
     for seq in sequences:
         seq = np.asarray(seq, np.int64)
         if len(seq) < 2:
@@ -161,7 +219,13 @@ def onnx_nll(
             violations += file_violations
             for mode, nats in file_totals.items():
                 grammar_totals[mode] += nats
+        if app is not None:
+            app_mode = (*grammar_modes, model.info.grammar_mode)[0]
+            file_nats, file_truncated = app_scores(z, seq, vocab, app_mode, app)
+            app_total += file_nats
+            truncated += file_truncated
         count += len(seq) - 1
         if progress is not None:
             progress(len(seq) - 1)
-    return NllResult(total, count, grammar_totals, violations)
+    return NllResult(total, count, grammar_totals, violations, app_total if app is not None else None,
+                     truncated)

@@ -81,6 +81,11 @@ class PedalFolder:
         return self.held | {pitch for pitch, notes in self.notes.items() if notes}
 
     @property
+    def pedal_holds(self) -> bool:
+        """The sustain pedal holds notes whose key is up."""
+        return any(n.key_up for notes in self.notes.values() for n in notes)
+
+    @property
     def pending_s(self) -> float | None:
         """The time of the instant not folded yet, if any."""
         return None if self.instant is None else self.instant.time_s

@@ -46,6 +46,25 @@ def _follow_key(loop, on: bool) -> None:
     loop.report_status()
 
 
+def _follow_density(loop, on: bool) -> None:
+    loop.steering.set_follow_density(on)
+    loop.report_status()
+
+
+def _loudness(loop, loudness: str) -> None:
+    loop.steering.set_loudness(loudness)
+    loop.report_status()
+
+
+def _duet_density(loop, fraction: float) -> None:
+    loop.steering.duet_density = fraction
+
+
+def _sampling(loop, top_p, min_p, note_min_p) -> None:
+    loop.steering.top_p, loop.steering.min_p, loop.steering.note_min_p = top_p, min_p, note_min_p
+    loop.regenerate()
+
+
 def _answer_now(loop) -> None:
     loop.answer_now()
 
@@ -64,6 +83,7 @@ def _response(loop, gap_ms, length_s) -> None:
 def _mode(loop, mode: str, primer) -> None:
     loop.stop_ai()
     loop.policy.set_mode(mode)
+    loop.shape_for_mode()
     if mode == "solo" and (primer or loop.cfg.primer):
         loop.load_primer(primer or loop.cfg.primer)
     loop.report_status()
@@ -74,6 +94,15 @@ def _playing(loop, playing: bool) -> None:
         loop.stop_ai()
     loop.policy.playing = playing
     loop.policy.reset()
+    loop.report_status()
+
+
+def _paused(loop, paused: bool) -> None:
+    """Held while a take plays back (its notes released); afterwards it starts afresh."""
+    if paused:
+        loop.stop_ai()
+    loop.policy.reset()
+    loop.policy.paused = paused
     loop.report_status()
 
 
@@ -192,10 +221,15 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "controls": _controls,
     "response": _response,
     "follow_key": _follow_key,
+    "follow_density": _follow_density,
+    "loudness": _loudness,
+    "duet_density": _duet_density,
+    "sampling": _sampling,
     "answer_now": _answer_now,
     "answer_cc": _answer_cc,
     "mode": _mode,
     "playing": _playing,
+    "paused": _paused,
     "panic": _panic,
     "load_model": _load_model,
     "model_ready": _model_ready,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from perfjam.follow import LOUDNESS
 from perfjam.generation import MAX_NOTE_S, Primer
 
 MODES = ("call", "duet", "solo")
@@ -19,16 +20,22 @@ class EngineConfig:
     mode: str = "call"  # "call" | "duet" | "solo"
     temperature: float = 1.0
     top_p: float | None = None
+    min_p: float | None = None  # keep events with at least min_p x the likeliest one's probability
+    note_min_p: float | None = None  # the same among the NOTE_ONs only (never timing or dynamics)
+    motif_memory: bool = False  # NOTE_ONs mixed with a copy model of what was heard (perfjam.motif)
     lookahead_ms: float = 150.0  # generation runs this far ahead of real time
     reaction_ms: float = 40.0  # the earliest an AI note may follow a human event or a restart
-    gap_ms: float = 600.0  # call: human silence before the answer (music time)
-    response_length_s: float = 6.0  # call: the longest answer (music time)
+    gap_ms: float = 600.0  # call: the shortest silence after the human's phrase before the answer
+    response_length_s: float = 6.0  # call: the answer's length; it then ends at its next breath
     max_note_s: float = MAX_NOTE_S  # an AI note is released after this long (music time)
     human_stuck_note_s: float = HUMAN_STUCK_NOTE_S  # a human key without note-off is released (wall time)
     notes_per_s: float | None = None  # controls (conditioned models only)
     pitch_histogram: tuple[float, ...] | None = None
-    follow_key: bool = False  # the pitch-class control follows the human's notes (perfjam.follow)
-    answer_cc: int | None = None  # call: this controller pressed (>= 64) answers now (e.g. 67: a foot switch)
+    follow_key: bool = True  # the pitch-class control follows the human's notes (perfjam.follow)
+    follow_density: bool = True  # with notes_per_s None: the density follows the human's (conditioned models)
+    duet_density: float = 0.7  # duet: the AI's density, as a fraction of the human's
+    loudness: str = "as me"  # "softer" | "as me" | "louder": the AI's level from the human's; "own"
+    answer_cc: int | None = None  # call: this controller pressed (crossing 64) answers now (a foot switch)
     primer: str | Primer | None = None  # solo: a MIDI file (or one read: generation.load_primer) the
     # model continues, its last 10 s at most played first
     playing: bool = True  # the AI plays (Space in the GUI)
@@ -56,8 +63,14 @@ class EngineConfig:
                      "human_stuck_note_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.temperature < 0 or self.gap_ms < 0:
-            raise ValueError("temperature and gap_ms must be >= 0")
+        if self.temperature < 0 or self.gap_ms < 0 or self.duet_density < 0:
+            raise ValueError("temperature, gap_ms and duet_density must be >= 0")
+        if self.loudness not in LOUDNESS:
+            raise ValueError(f"loudness must be one of {', '.join(LOUDNESS)}, got {self.loudness!r}")
+        for name in ("min_p", "note_min_p"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import time
 from collections import deque
 
 from perfjam.codec.pedal import SUSTAIN_CC
+from perfjam.live.accompany import DUET_MAX_NOTE_S, Accompanist
 from perfjam.live.audio import AudioKeeper
 from perfjam.live.clock import AiNote, Clock, HeardNote
 from perfjam.live.commands import COMMANDS
@@ -65,12 +66,13 @@ class EngineLoop:
         self.heard: deque[HeardNote] = deque()
         self.takes = Takes()
         self.sender = AiSender(self.outlets, self.takes, self.reports, self.heard, self.pacer, cfg.late_ms,
-                               cfg.note_reports, cfg.keep_heard)
+                               cfg.note_reports, cfg.keep_heard, self.steering)
         self.human_queue: list = []
         self.stopping = False
         self.priority = "normal"
         self.locked_bytes = 0  # of the pages JACK's threads run in (realtime.lock_realtime_pages)
         self.errors_in_a_row = 0
+        self.ai_released_idle = 0  # AI notes the safety net released after generation had stopped
         self.forced: deque[int] = deque()  # solo: primer events to play as if generated
         self.start_error: BaseException | None = None
 
@@ -108,6 +110,15 @@ class EngineLoop:
         self.steering.set_model(model.info.control_size)
         model.warm_up(self.steering.control)
         self.stream = LiveStream(model, self.clock, start_step, self.clock.steps(self.cfg.max_note_s))
+        self.shape_for_mode()
+
+    def shape_for_mode(self) -> None:
+        """Duet: the AI accompanies (``Accompanist``) with shorter notes; else plays as it likes."""
+        duet = self.policy.mode == "duet"
+        self.stream.shaper = Accompanist(self.stream.vocab) if duet else None
+        max_note_s = min(self.cfg.max_note_s, DUET_MAX_NOTE_S) if duet else self.cfg.max_note_s
+        self.stream.max_note_steps = self.clock.steps(max_note_s)
+        self.steering.set_mode(self.policy.mode)
 
     def error(self, message: str, level: str = "error") -> None:
         self.reports.put(ErrorReport(message, level))
@@ -179,8 +190,13 @@ class EngineLoop:
         if self.stream.human_pending:
             self._flush_humans(_perf())
         self.sender.send_due(self.stream)
-        if self.policy.mode == "call" and not self.policy.answering and self.policy.playing:
-            self.policy.maybe_answer(_perf(), self.stream.human_keys_down())
+        policy = self.policy
+        if policy.playing and policy.mode != "solo":
+            policy.sound(*self.stream.human_sound())
+            if policy.mode == "call" and not policy.answering:
+                policy.maybe_answer(_perf())
+            elif policy.mode == "duet":
+                policy.maybe_rest(_perf())
         self._generate()
         self._housekeeping()
 
@@ -196,26 +212,28 @@ class EngineLoop:
 
     def play_human(self, time_s: float, msg) -> None:
         """Thru first: synth and MIDI out, then recording, report, and the model's queue."""
-        pedal_was_down = self.outlets.human_pedal_down
-        if len(msg) < 3 or not self.outlets.human(msg):
+        outlets = self.outlets
+        pedal_was_down = outlets.human_pedal_down
+        was_silent = not outlets.human_keys and not pedal_was_down
+        if len(msg) < 3 or not outlets.human(msg):
             return
         kind = msg[0] & 0xF0
         if kind == NOTE_ON or kind == NOTE_OFF:
             self.thru_latency.add(_perf() - time_s)
-            self.policy.human_note(time_s)
             on = kind == NOTE_ON and msg[2] > 0
-            if on:
-                self.steering.human_note_on(time_s, msg[1], msg[2])
+            self.policy.human_event(time_s, resumes=on and was_silent)
+            if on:  # (the followers count in music time)
+                self.steering.human_note_on(self.clock.music_s(time_s), msg[1], msg[2])
             if self.cfg.note_reports:
                 self.reports.put(NoteReport("human", msg[1], msg[2] if on else 0, on, time_s))
         elif kind == CONTROL_CHANGE and msg[1] != SUSTAIN_CC:
-            if self.steering.answers_now(msg[1], msg[2]):
-                self.answer_now()
+            if self.steering.answers_now(msg[1], msg[2]) and not outlets.human_keys:
+                self.answer_now()  # (a foot switch while keys are down is the pianist's, not a cue)
             return  # other controllers sound, but neither the take nor the model has them
-        elif kind == CONTROL_CHANGE and self.cfg.note_reports:
-            down = self.outlets.human_pedal_down
-            if down != pedal_was_down:  # the pedal lane of the GUI's roll
-                self.reports.put(PedalReport("human", down, time_s))
+        elif kind == CONTROL_CHANGE and outlets.human_pedal_down != pedal_was_down:
+            self.policy.human_event(time_s)
+            if self.cfg.note_reports:  # the pedal lane of the GUI's roll
+                self.reports.put(PedalReport("human", outlets.human_pedal_down, time_s))
         self.takes.add(time_s, HUMAN, msg)
         if kind != PITCH_BEND:
             self.human_queue.append((time_s, msg))
@@ -318,7 +336,7 @@ class EngineLoop:
         pacer = self.pacer
         pending, lookahead, guard = stream.pending, pacer.lookahead_s, pacer.guard_s + pacer.spin_s
         steering = self.steering
-        end_step = policy.end_step
+        end_step, grace_steps = policy.end_step, policy.grace_steps
         pump = self.ports.pump
         slice_end_s = pacer.slice_end_s
         while True:
@@ -333,10 +351,11 @@ class EngineLoop:
                 more = True
             else:
                 more = stream.generate(steering.sampler, steering.temperature, steering.top_p,
-                                       steering.control, min_step, end_step)
+                                       steering.control, min_step, end_step, grace_steps, steering.min_p,
+                                       steering.note_min_p)
             done_s = _perf()
             self.step_time.add(done_s - now)
-            if not more:  # call: the answer is complete (every note released)
+            if not more:  # the answer (or the duet's rounding off) is complete: every note released
                 policy.answer_done()
                 return
             if done_s > slice_end_s:  # at least one step per turn
@@ -369,7 +388,8 @@ class EngineLoop:
             check_safety(self, now)
         if self.cfg.note_reports and now >= self.next_plan_s:
             self.next_plan_s = now + PLAN_INTERVAL_S
-            plan = tuple((n.time_s, n.pitch, n.velocity) for n in pending if n.is_on)
+            velocity = self.steering.velocity.map
+            plan = tuple((n.time_s, n.pitch, velocity(n.velocity)) for n in pending if n.is_on)
             if plan != self.plan:
                 self.plan = plan
                 self.reports.put(PlanReport(plan, now))
@@ -379,7 +399,10 @@ class EngineLoop:
 
     def _status_turn(self, now: float) -> None:
         measure(self, now)
-        self.steering.follow(now)
+        music_s = self.clock.music_s(now)
+        self.steering.follow(music_s)
+        if self.stream.shaper is not None:  # the duet's accompanist: the pianist's harmony and hands
+            self.stream.shaper.follow(self.steering.playing.notes, music_s)
         self.pacer.measured_step(self.step_time.recent(99) / 1000.0)
         for message in self.takes.check():
             self.error(message)

@@ -63,6 +63,7 @@ def run_stats(loop) -> dict:
         "events_out": sender.events_out,
         "model_steps": stream.steps_fed,
         "grammar_violations": stream.grammar_violations,  # events fed the grammar excludes: 0
+        "ai_released_idle": loop.ai_released_idle,  # AI notes left sounding when generation stopped: 0
         "steps_per_s": stream.steps_fed / elapsed if elapsed > 0 else 0.0,
         "elapsed_s": elapsed,
     }

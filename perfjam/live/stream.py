@@ -19,9 +19,16 @@ its NOTE_ON; a rollback never keeps a short TIME_SHIFT last (what follows re-emi
 Sampling is constrained further only where real time demands it: the model releases only its
 own notes (a pitch the human sounds too is the human's: the AI's note on it ends silently at its
 forced release or with the human's next event on that pitch); a TIME_SHIFT is cut at the note
-length limit (the note-off is then forced) and at the end of an answer; and after silence or a
-human event a forced TIME_SHIFT to ``min_step`` (real elapsed time) comes first, so no note is
-due before the model has had time to compute it.
+length limit (the note-off is then forced) and at ``end_step``; and after silence or a human
+event a forced TIME_SHIFT to ``min_step`` (real elapsed time) comes first, so no note is due
+before the model has had time to compute it. A ``shaper`` (the duet's ``Accompanist``) may weight
+the events further.
+
+**Ending at a breath.** From ``end_step`` on (an answer's length reached, or the human stopped in
+a duet) the model plays on until a rest of its own: ``REST_STEPS`` without a note begun. No
+note begins after ``end_step + grace_steps``: what sounds then is held to the rest. What still
+sounds is then released one note after another, the highest first, over about
+``RELEASE_SPREAD_STEPS``: a short decrescendo, not a cut.
 
 ``Clock``, ``AiNote`` and ``HeardNote`` live in ``perfjam.live.clock``.
 """
@@ -47,11 +54,16 @@ from perfjam.codec.stream import StreamEncoder
 from perfjam.live.clock import AiNote, Clock, HeardNote
 
 _TS, _VEL, _NOTE, _NOOP = 0, 1, 2, 3
+REST_STEPS = 30  # an ending waits for the model's own rest: no note begun for 300 ms
+RELEASE_SPREAD_STEPS = 30  # what sounds at the end is released over about this long...
+RELEASE_STEP_RANGE = (2, 10)  # ...a note every 20-100 ms
+NEVER = -(10**9)  # the step of the AI's last note-on before it has played any
 
 
 class _Entry:
     __slots__ = ("seq", "event", "kind", "step_after", "model_state", "logits", "writer_state",
-                 "reader_state", "ai_on_step", "same_step", "history_len", "grammar")
+                 "reader_state", "ai_on_step", "same_step", "history_len", "grammar", "last_on_step", "fed",
+                 "memory_mark")
 
 
 class LiveStream:
@@ -77,6 +89,9 @@ class LiveStream:
         self.pending: deque[AiNote] = deque()
         self.logits: np.ndarray | None = None  # the distribution of the next event
         self.ai_on_step: dict[int, int] = {}  # sounding AI pitch -> step of its note-on
+        self.last_on_step = NEVER  # the step of the AI's last note-on
+        self.shaper = None  # optional: .weights(human_sounding, ai_on_step, step) -> array | None
+        self.memory = None  # optional: a perfjam.motif.MotifMemory of every NOTE_ON the model hears
         self.same_step = 0  # generated events since the stream last advanced time
         self.seq = 0
         self.last_sent_seq = -1
@@ -120,6 +135,8 @@ class LiveStream:
     def _feed(self, event: int, control) -> None:
         if not self.grammar.feed(event):
             self.grammar_violations += 1
+        if self.memory is not None and self.on0 <= event < self.on0 + 128:
+            self.memory.note_on(event - self.on0)
         self.logits = self.model.step(event, control)
         self.history.append(event)
         self.steps_fed += 1
@@ -204,8 +221,10 @@ class LiveStream:
         due_s = self.encoder.due_s
         return None if due_s is None else self.clock.origin_s + self.clock.wall_s(due_s)
 
-    def human_keys_down(self) -> bool:
-        return bool(self.encoder.folder.held)
+    def human_sound(self) -> tuple[bool, bool]:
+        """What of the human still sounds, as heard: (a key is down, the pedal holds notes)."""
+        folder = self.encoder.folder
+        return bool(folder.held), folder.pedal_holds
 
     def release_ai(self, step: int, control) -> list[AiNote]:
         """Note-offs for every sounding AI note at ``step`` (or the stream's step if later),
@@ -250,6 +269,9 @@ class LiveStream:
         entry.same_step = self.same_step
         entry.history_len = len(self.history)
         entry.grammar = self.grammar.snapshot()
+        entry.last_on_step = self.last_on_step
+        entry.fed = not silent
+        entry.memory_mark = self.memory.mark() if self.memory is not None else 0
         kind = self.kinds[event]
         actions = self.reader.feed(event)
         self.writer.observe(event)
@@ -268,6 +290,7 @@ class LiveStream:
                                        restrike and not a.is_on))
             if a.is_on:
                 self.ai_on_step[a.pitch] = a.step
+                self.last_on_step = a.step
             else:
                 self.ai_on_step.pop(a.pitch, None)
         self.spec.append(entry)
@@ -323,10 +346,24 @@ class LiveStream:
             mask[shift0 + MAX_SHIFT_STEPS:] = False
         return mask
 
+    def _end_at_breath(self, control) -> bool:
+        """The ending's breath has come: the highest sounding note ends, then a short wait before
+        the next (False once nothing sounds)."""
+        self._take_back(_VEL)  # (no note follows it any more)
+        sounding = self.reader.sounding
+        if not sounding:
+            return False
+        self._release(max(sounding), control)
+        if sounding:
+            low, high = RELEASE_STEP_RANGE
+            self._push_time(min(high, max(low, RELEASE_SPREAD_STEPS // (len(sounding) + 1))), control)
+        return True
+
     def generate(self, sampler, temperature: float, top_p: float | None, control,
-                 min_step: int, end_step: int | None = None) -> bool:
-        """Add one event to the look-ahead. False when there is nothing left to generate
-        (``end_step`` reached and every AI note released)."""
+                 min_step: int, end_step: int | None = None, grace_steps: int = 0,
+                 min_p: float | None = None, note_min_p: float | None = None) -> bool:
+        """Add one event to the look-ahead. False when there is nothing left to generate (from
+        ``end_step`` on, the model's rest came and every AI note was released)."""
         step = self.writer.step
         deadline = min(self.ai_on_step.values()) + self.max_note_steps if self.ai_on_step else None
         if deadline is not None and step >= deadline:  # a note held too long: release it
@@ -338,16 +375,24 @@ class LiveStream:
             target = min_step if deadline is None else min(min_step, deadline)
             self._push_time(max(1, target - step), control)
             return True
-        limit = end_step
-        if deadline is not None:
-            limit = deadline if limit is None else min(limit, deadline)
-        if end_step is not None and step >= end_step:
-            if not self.reader.sounding:
-                return False
-            self._release(min(self.reader.sounding), control)
-            return True
+        limit = deadline
+        ending = end_step is not None and step >= end_step
+        if ending:
+            hard_step = end_step + grace_steps
+            breath_step = min(self.last_on_step, hard_step) + REST_STEPS
+            if step >= breath_step:
+                return self._end_at_breath(control)
+            if step >= hard_step:  # no note begins any more: what sounds is held to the breath
+                self._take_back(_VEL)
+                self._push_time(breath_step - step, control)
+                return True
+            limit = breath_step if limit is None else min(limit, breath_step)
+        elif end_step is not None:
+            limit = end_step if limit is None else min(limit, end_step)
+        shaper = self.shaper
+        weights = shaper.weights(self.human_sounding, self.ai_on_step, step) if shaper is not None else None
         event = sampler.sample(self.logits, temperature, top_p, self.grammar.effective(), self.grammar_mode,
-                               self.restriction())
+                               self.restriction(), weights, min_p, self.memory, note_min_p)
         shift = self.shift_steps[event]
         if shift and limit is not None and step + shift > limit:
             event = self._shift(limit - step)
@@ -387,10 +432,14 @@ class LiveStream:
             keep += 1
         short = self.shift0 + MAX_SHIFT_STEPS - 1
         while keep:
-            last = spec[keep - 1]
-            if not ((require_sent and last.kind == _VEL) or (last.kind == _TS and last.event < short)):
+            fed = keep
+            while fed and not spec[fed - 1].fed:
+                fed -= 1  # a silent release was not heard: what was heard before it counts
+            last = spec[fed - 1] if fed else None
+            if last is None or not ((require_sent and last.kind == _VEL)
+                                    or (last.kind == _TS and last.event < short)):
                 break
-            keep -= 1
+            keep = fed - 1
         return self._truncate(keep)
 
     def _truncate(self, keep: int) -> int:
@@ -409,6 +458,9 @@ class LiveStream:
         self.reader.state = first.reader_state
         self.ai_on_step = first.ai_on_step
         self.same_step = first.same_step
+        self.last_on_step = first.last_on_step
+        if self.memory is not None:
+            self.memory.truncate(first.memory_mark)
         self.grammar.restore(first.grammar)
         del self.history[first.history_len:]
         for _ in range(dropped):
