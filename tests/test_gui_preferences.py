@@ -36,9 +36,10 @@ def test_audio_and_midi_settings_stick_and_apply_to_the_running_engine_at_once(h
     path = tmp_path / "prefs.ini"
     h = harness(settings_path=path)
     h.status(lambda s: True)
-    assert h.engine.query(lambda loop: loop.steering.answer_cc) == 67  # the soft pedal by default
+    # no pedal answers by default: the soft pedal is for playing softly (issue 19)
+    assert h.engine.query(lambda loop: loop.steering.answer_cc) is None
     dialog = _open(h.window)
-    assert dialog.answer_cc.currentData() == 67 and dialog.driver.currentData() is None
+    assert dialog.answer_cc.currentData() is None and dialog.driver.currentData() is None
     dialog.driver.setCurrentIndex(dialog.driver.findData(NO_AUDIO))
     dialog.thru.setChecked(True)
     dialog.thru_channel.setValue(5)
@@ -105,4 +106,4 @@ def test_bad_audio_and_midi_values_in_the_settings_file_fall_back(tmp_path):
     assert st.seed is None and st.follow_key is False
     fresh = Settings(tmp_path / "fresh.ini")
     assert (fresh.answer_cc, fresh.out_channel, fresh.thru_channel, fresh.follow_key, fresh.seed,
-            fresh.audio_driver) == (67, 1, 2, True, None, None)
+            fresh.audio_driver) == (None, 1, 2, True, None, None)

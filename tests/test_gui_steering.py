@@ -184,3 +184,19 @@ def test_the_model_picker_says_which_models_steer(harness, gui_models):
     assert texts[gui_models["conditioned"]] == "tiny-conditioned.onnx  · steers"
     assert texts[gui_models["plain"]] == "tiny-plain.onnx"
     assert gui_app.model_steers("no-such-model") is False
+
+
+def test_the_loudness_picker_steers_the_ai_and_sticks(harness, gui_models, qtbot, tmp_path):
+    path = tmp_path / "loudness.ini"
+    first = harness(model=gui_models["plain"], settings_path=path)  # (any model: velocities only)
+    side = first.window.side
+    assert side.loudness.currentData() == "as me" and side.loudness.isEnabled()
+    assert first.engine.query(lambda loop: loop.steering.loudness) == "as me"
+    side.loudness.setCurrentIndex(side.loudness.findData("softer"))
+    side.loudness.activated.emit(side.loudness.currentIndex())  # as a click on the item does
+    qtbot.waitUntil(lambda: first.engine.query(lambda loop: loop.steering.loudness) == "softer",
+                    timeout=WAIT_MS)
+    first.close()
+    second = harness(model=gui_models["plain"], settings_path=path)
+    assert second.window.side.loudness.currentData() == "softer"  # remembered
+    assert second.engine.query(lambda loop: loop.steering.loudness) == "softer"

@@ -107,8 +107,10 @@ def test_a_take_plays_through_the_synth_without_blocking_and_stops(takes, qtbot)
     qtbot.waitUntil(lambda: {(human, 48), (ai, 55)} <= synth.sounding_notes(), timeout=WAIT_MS)
     assert dialog.play_button.text().endswith("Stop")
     qtbot.waitUntil(lambda: "Playing long" in dialog.status.text(), timeout=WAIT_MS)
+    h.status(lambda s: s.state == "paused")  # the AI holds while the take plays
     dialog.play_button.click()  # Stop
     assert not player.running and player.sounding() == set()
+    h.status(lambda s: s.state != "paused")
     assert not {n for n in synth.sounding_notes() if n[0] in PLAYBACK_CHANNELS}
     assert dialog.play_button.text().endswith("Play") and dialog.player is None
     assert player.notes_sent == 2

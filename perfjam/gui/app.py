@@ -253,7 +253,8 @@ def build_engine(model: Any, startup: Startup, settings: Settings) -> Any:
     config = EngineConfig(
         mode=settings.mode, temperature=settings.temperature,
         gap_ms=settings.response_gap_ms, response_length_s=settings.response_length_s,
-        follow_key=settings.follow_key, answer_cc=settings.answer_cc, seed=settings.seed,
+        follow_key=settings.follow_key, loudness=settings.loudness, answer_cc=settings.answer_cc,
+        seed=settings.seed,
     )
     channels = MidiSettings(api=startup.api, out_channel=settings.out_channel - 1, thru=settings.midi_thru,
                             thru_channel=settings.thru_channel - 1)

@@ -139,11 +139,17 @@ class EngineBridge(QObject):
     def set_playing(self, playing: bool) -> None:
         self._send("set_playing", bool(playing))
 
+    def set_paused(self, paused: bool) -> None:
+        self._send("set_paused", bool(paused))
+
     def answer_now(self) -> None:
         self._send("answer_now")
 
     def set_follow_key(self, on: bool) -> None:
         self._send("set_follow_key", bool(on))
+
+    def set_loudness(self, loudness: str) -> None:
+        self._send("set_loudness", loudness)
 
     def set_answer_cc(self, cc: int | None) -> None:
         self._send("set_answer_cc", cc)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from perfjam.controls import PITCH_CLASS_NAMES, SCALES, pitch_name
+from perfjam.follow import LOUDNESS
 from perfjam.gui.files import same_file
 from perfjam.gui.presets import CUSTOM, DENSITIES, PRESETS
 from perfjam.gui.settings import (
@@ -42,6 +43,9 @@ ANSWER_TEXT = "Answer now  ⏎"
 ANSWER_TIP = "PerfJam answers at once, without waiting for your pause (Return, or your foot switch)"
 FOLLOW_TIP = "PerfJam plays in the key of what you have just played (its notes are marked on the keyboard)"
 FOLLOWING_TIP = "Key follows me is on: the key comes from your playing"
+LOUDNESS_LABELS = {"softer": "Softer than me", "as me": "As loud as me", "louder": "Louder than me",
+                   "own": "Own dynamics"}  # perfjam.follow.LOUDNESS
+LOUDNESS_TIP = "How loud PerfJam plays: from your last notes, or as the model likes"
 NONE_PORT = "(none)"
 PANEL_WIDTH = 290
 PANEL_MARGIN = 14
@@ -63,6 +67,7 @@ class SidePanel(QFrame):
     presetChosen = Signal(str)  # a name of perfjam.gui.presets.PRESETS ("": Custom)
     answerRequested = Signal()
     followKeyChanged = Signal(bool)
+    loudnessChanged = Signal(str)  # perfjam.follow.LOUDNESS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -135,10 +140,10 @@ class SidePanel(QFrame):
         response.setColumnStretch(1, 1)
         response.setColumnStretch(3, 1)
         grid.addLayout(response)
-        grid.addSpacing(2)
 
         grid.addWidget(section("Steering"))
         steer = QGridLayout()
+        steer.setVerticalSpacing(3)  # (with the loudness picker's row the window still fits 700 px)
         self.density = QComboBox()
         for label, _ in DENSITIES:
             self.density.addItem(label)
@@ -157,7 +162,16 @@ class SidePanel(QFrame):
         steer.addWidget(self.scale, 1, 2)
         self.follow_key = QCheckBox("Key follows me")
         self.follow_key.setToolTip(FOLLOW_TIP)
-        steer.addWidget(self.follow_key, 2, 1, 1, 2)
+        self.loudness = QComboBox()  # its choices say what it is: "As loud as me", ...
+        for value in LOUDNESS:
+            self.loudness.addItem(LOUDNESS_LABELS[value], value)
+        self.loudness.setToolTip(LOUDNESS_TIP)
+        self.loudness.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.loudness.setMinimumContentsLength(9)  # beside Key follows me in the panel's width
+        follow = QHBoxLayout()  # (its own row: its widths do not widen the pickers' columns)
+        follow.addWidget(self.follow_key)
+        follow.addWidget(self.loudness, 1)
+        steer.addLayout(follow, 2, 0, 1, 3)
         grid.addLayout(steer)
         grid.addStretch(1)
         grid.addWidget(section("Computer keyboard"))
@@ -166,7 +180,7 @@ class SidePanel(QFrame):
         grid.addWidget(self.qwerty_hint)
 
         no_focus(self.model, self.soundfont, self.midi_in, self.midi_out, self.density, self.key, self.scale,
-                 self.preset, self.answer, self.follow_key)
+                 self.preset, self.answer, self.follow_key, self.loudness)
         for spin in (self.gap, self.length):
             spin.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
             spin.editingFinished.connect(spin.clearFocus)
@@ -182,6 +196,7 @@ class SidePanel(QFrame):
         self.preset.activated.connect(lambda _: self.presetChosen.emit(self.preset.currentData() or ""))
         self.answer.clicked.connect(self.answerRequested)
         self.follow_key.toggled.connect(self._on_follow_key)
+        self.loudness.activated.connect(lambda _: self.loudnessChanged.emit(self.loudness.currentData()))
         self._has_controls: bool | None = None
         self.set_has_controls(False)
 
@@ -322,6 +337,10 @@ class SidePanel(QFrame):
     def _on_follow_key(self, on: bool) -> None:
         self._show_key_choice()
         self.followKeyChanged.emit(on)
+
+    def set_loudness(self, loudness: str) -> None:
+        """Show the loudness without emitting anything."""
+        self.loudness.setCurrentIndex(max(0, self.loudness.findData(loudness)))
 
     def show_preset(self, name: str | None) -> None:
         """Show the preset the controls match (None: Custom) without emitting anything."""

@@ -25,7 +25,9 @@ CAPTIONS = {
     ("playing", "duet"): "Playing along with you",
     ("playing", "solo"): "PerfJam plays solo: your notes steer it",
     ("playing", ""): "PerfJam plays",
+    ("waiting", "duet"): "Waiting for you: PerfJam plays along when you play",
     ("waiting", ""): "Waiting for you to play",
+    ("paused", ""): "Paused while a take plays",
 }
 CAPTION_COLOURS = {
     "listening": theme.HUMAN, "waiting": theme.HUMAN, "answering": theme.AI, "playing": theme.AI,

@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from perfjam.engine import MODES
+from perfjam.follow import LOUDNESS
 from perfjam.gui.qwerty import DEFAULT_BASE, MAX_BASE, MIN_BASE
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
@@ -19,7 +20,8 @@ GAP_RANGE_MS = (100, 5000)
 DEFAULT_GAP_MS = 600
 LENGTH_RANGE_S = (1.0, 60.0)
 DEFAULT_LENGTH_S = 8.0
-DEFAULT_ANSWER_CC = 67  # the soft pedal: a foot switch most keyboards have
+DEFAULT_ANSWER_CC = None  # no pedal answers by default: the soft pedal (CC67) is for soft playing
+DEFAULT_LOUDNESS = "as me"  # perfjam.follow.LOUDNESS
 DEFAULT_OUT_CHANNEL, DEFAULT_THRU_CHANNEL = 1, 2  # MIDI channels as musicians count them (1..16)
 
 
@@ -100,7 +102,7 @@ class Settings:
     @property
     def answer_cc(self) -> int | None:
         """The controller whose press answers now (None: none)."""
-        value = self._int("midi/answer_cc", DEFAULT_ANSWER_CC)
+        value = self._int("midi/answer_cc", -1 if DEFAULT_ANSWER_CC is None else DEFAULT_ANSWER_CC)
         return value if 0 <= value <= 127 else None
 
     @answer_cc.setter
@@ -245,6 +247,16 @@ class Settings:
     @follow_key.setter
     def follow_key(self, on: bool) -> None:
         self._set("play/follow_key", bool(on))
+
+    @property
+    def loudness(self) -> str:
+        """How loud PerfJam plays against the pianist (perfjam.follow.LOUDNESS)."""
+        value = self._str("play/loudness", DEFAULT_LOUDNESS)
+        return value if value in LOUDNESS else DEFAULT_LOUDNESS
+
+    @loudness.setter
+    def loudness(self, value: str) -> None:
+        self._set("play/loudness", value)
 
     @property
     def qwerty_octave(self) -> int:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from perfjam.gui.presets import key_classes, matching_preset, preset_named
+from perfjam.gui.settings import DEFAULT_LOUDNESS
 
 
 class Steering(QObject):
@@ -25,6 +26,7 @@ class Steering(QObject):
         self.side.presetChosen.connect(self.apply_preset)
         self.side.answerRequested.connect(self.answer_now)
         self.side.followKeyChanged.connect(self._on_follow_key)
+        self.side.loudnessChanged.connect(self._on_loudness)
         self.transport.temperatureChanged.connect(lambda _t: self.show_preset())
         self.side.responseChanged.connect(lambda *_: self.show_preset())
         self.side.controlsChanged.connect(lambda *_: self.show_preset())
@@ -33,18 +35,22 @@ class Steering(QObject):
     def restore(self) -> None:
         """Show what is remembered (after the temperature, response and density are restored)."""
         self.side.set_follow_key(self.settings.follow_key)
+        self.side.set_loudness(self.settings.loudness)
         self.show_preset()
 
     def reset(self) -> None:
-        """Back to the defaults: Key follows me on (where the model can follow)."""
+        """Back to the defaults: Key follows me on (where the model can follow), as loud as you."""
         on = self._steerable is not False
         self.side.set_follow_key(on)
         self.bridge.set_follow_key(on)
+        self.side.set_loudness(DEFAULT_LOUDNESS)
+        self._on_loudness(DEFAULT_LOUDNESS)
         self.show_preset()
 
     def send_all(self) -> None:
         """Tell a (new) engine what steers it besides temperature, response and controls."""
         self.bridge.set_follow_key(self.side.follow_key.isChecked())
+        self.bridge.set_loudness(self.settings.loudness)
         self.bridge.set_answer_cc(self.settings.answer_cc)
 
     # ---- presets ------------------------------------------------------------------------------
@@ -69,6 +75,10 @@ class Steering(QObject):
     def _on_follow_key(self, on: bool) -> None:
         self.settings.follow_key = on
         self.bridge.set_follow_key(on)
+
+    def _on_loudness(self, loudness: str) -> None:
+        self.settings.loudness = loudness
+        self.bridge.set_loudness(loudness)
 
     def answer_now(self) -> bool:
         """Call and response: PerfJam answers at once (in the other modes it plays anyway)."""

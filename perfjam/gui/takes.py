@@ -228,6 +228,7 @@ class TakesDialog(QDialog):
             self._say("No sound: PerfJam has no synthesizer to play the take through.", error=True)
             return None
         self.player = TakePlayer(synth, path)
+        self.main.bridge.set_paused(True)  # the AI holds while the take plays (issue 19)
         self.player.start()
         self._progress.start()
         self._poll()
@@ -239,6 +240,7 @@ class TakesDialog(QDialog):
         self._progress.stop()
         if player is not None:
             player.stop()
+            self.main.bridge.set_paused(False)
             self._say(f"Stopped {player.path.stem}.")
         self._update_buttons()
 
@@ -253,6 +255,7 @@ class TakesDialog(QDialog):
             return
         self.player = None
         self._progress.stop()
+        self.main.bridge.set_paused(False)
         if player.error:
             self._say(f"Cannot play {player.path.name}: {player.error}", error=True)
         else:
