@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from xvfb import start_xvfb
 
 pytestmark = [pytest.mark.slow, pytest.mark.jack]
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,21 +89,6 @@ def toy_model(request, tmp_path_factory) -> Path:
     return path
 
 
-def _start_xvfb(log: Path) -> tuple[subprocess.Popen, str]:
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "{}x{}x24".format(*SCREEN), "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        number = f.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.fail(f"Xvfb did not start: {log.read_text(errors='replace')}")
-    return proc, f":{number}"
-
-
 def _connected(port_suffix: str) -> bool:
     """True once some client is connected to our JACK port (False while a busy JACK server is too
     slow to answer: the caller asks again until its deadline)."""
@@ -161,7 +147,7 @@ def _phrase(keys) -> None:
 def test_the_real_app_answers_a_phrase_and_shows_it(jack_server, toy_model, tmp_path):
     from perfjam import midi_io
 
-    xvfb, display = _start_xvfb(tmp_path / "xvfb.log")
+    xvfb, display = start_xvfb(tmp_path / "xvfb.log", SCREEN)
     keys = midi_io.MidiOutput(KEYS, api="jack", virtual=True)
     takes = tmp_path / "takes"
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "HOME": str(tmp_path / "home"),
