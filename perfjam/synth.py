@@ -26,11 +26,11 @@ import fluidsynth
 from perfjam.audio_drivers import AUDIO_LOST, DEFAULT_AUDIO_DRIVERS, DEFAULT_JACK_NAME
 from perfjam.live.realtime import threads_started_at
 from perfjam.midi_io import alsa_log, jack_log
+from perfjam.package_data import SOUNDFONTS_DIR
 
 log = logging.getLogger(__name__)
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-SHIPPED_SOUNDFONT = ASSETS_DIR / "soundfonts" / "perfjam-piano.sf2"
+SHIPPED_SOUNDFONT = SOUNDFONTS_DIR / "perfjam-piano.sf2"  # PerfJam's own (tools/make_soundfont.py)
 SYSTEM_SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "~/.local/share/soundfonts")
 PREFERRED_SOUNDFONTS = ("FluidR3_GM.sf2", "default-GM.sf2")
 NO_AUDIO = "no audio output"
