@@ -91,7 +91,7 @@ def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages:
     """A started Synth (with audio when a driver works), or None when FluidSynth is unusable.
     ``drivers`` None: the usual choice (``perfjam.audio_drivers.audio_drivers``)."""
     from perfjam.audio_drivers import DEFAULT_JACK_NAME, audio_drivers
-    from perfjam.synth import Synth, SynthConfig, SynthError, audio_failure_details
+    from perfjam.synth import FluidSynthMissing, Synth, SynthConfig, SynthError, audio_failure_details
 
     drivers = audio_drivers() if drivers is None else drivers
     failed = ""
@@ -99,6 +99,9 @@ def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages:
         try:
             synth = Synth(SynthConfig(soundfont=font, audio_drivers=drivers,
                                       client_name=client_name or DEFAULT_JACK_NAME))
+        except FluidSynthMissing as exc:  # its message says what to install
+            messages.append(Message(f"{exc} MIDI out still works.", "error", exc.details))
+            return None
         except SynthError as exc:
             if font is not None:
                 failed = str(exc)
@@ -357,7 +360,7 @@ def create_window(
 def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
-    import perfjam.synth  # noqa: F401  (loads FluidSynth and its libjack)
+    import perfjam.synth  # noqa: F401  (loads FluidSynth and its libjack, when there is one)
     from perfjam.midi_io import jack_log
 
     jack_log.install()  # JACK's messages (e.g. five lines per try while no server runs) are kept, not printed
