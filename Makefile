@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 APT_RUN := libfluidsynth3 fluid-soundfont-gm libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 \
 	libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxcb-image0 \
 	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-xkb1
-APT_TEST := $(APT_RUN) fluidsynth jackd2 jack-tools xvfb xauth imagemagick
+APT_TEST := $(APT_RUN) fluidsynth jackd2 jack-tools xvfb xauth imagemagick desktop-file-utils x11-utils
 
 .PHONY: run test lint system-run system-test clean
 

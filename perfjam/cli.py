@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "generate": ("perfjam.generate", "generate performances to MIDI (and WAV) files"),
     "recover": ("perfjam.recorder", "rebuild recordings interrupted by a crash from their journals"),
     "ports": ("perfjam.midi_io", "list MIDI input and output ports"),
+    "install-desktop": ("perfjam.desktop", "add PerfJam to the desktop's menu (--uninstall removes it)"),
 }
 
 

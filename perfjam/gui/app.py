@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import functools
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -361,12 +360,12 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     import perfjam.synth  # noqa: F401  (loads FluidSynth and its libjack, when there is one)
+    from perfjam.gui.identity import DESKTOP_ID, identify
     from perfjam.midi_io import jack_log
 
     jack_log.install()  # JACK's messages (e.g. five lines per try while no server runs) are kept, not printed
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    app.setApplicationName("PerfJam")
-    app.setOrganizationName("PerfJam")
+    app = QApplication.instance() or QApplication([DESKTOP_ID])
+    identify(app)
     theme.apply(app)
     window = create_window(args, Settings(args.settings))
     window.show()
