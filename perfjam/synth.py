@@ -48,8 +48,7 @@ class SynthError(RuntimeError):
     """A SoundFont that cannot be found or loaded, or a program it does not have."""
 
 
-# How to install FluidSynth's library where pyfluidsynth finds it, by sys.platform (README: "Other systems").
-FLUIDSYNTH_INSTALL = {
+FLUIDSYNTH_INSTALL = {  # where pyfluidsynth finds the library, by sys.platform (README: "Other systems")
     "linux": "Debian/Ubuntu: sudo apt install libfluidsynth3; Fedora: sudo dnf install fluidsynth-libs",
     "darwin": "brew install fluid-synth, with HOMEBREW_PREFIX set as brew shellenv sets it",
     "win32": "choco install fluidsynth, which puts it in C:\\tools\\fluidsynth where PerfJam looks",
@@ -58,14 +57,12 @@ FLUIDSYNTH_INSTALL = {
 
 def fluidsynth_missing_message(platform: str = sys.platform) -> str:
     """One sentence for a user whose system lacks FluidSynth's library."""
-    how = FLUIDSYNTH_INSTALL.get("linux" if platform.startswith("linux") else platform,
-                                 "from your system's packages or fluidsynth.org")
+    how = FLUIDSYNTH_INSTALL.get(platform, "from your system's packages or fluidsynth.org")
     return f"PerfJam needs the FluidSynth library for its sound and could not load it: install it ({how})."
 
 
 class FluidSynthMissing(SynthError):
-    """FluidSynth's library is not installed (or not where pyfluidsynth looks): no synth at all.
-    The message says what to install; ``details`` what pyfluidsynth said."""
+    """No FluidSynth library (or not where pyfluidsynth looks); ``details``: what pyfluidsynth said."""
 
     def __init__(self, details: str = "") -> None:
         super().__init__(fluidsynth_missing_message())
@@ -76,6 +73,14 @@ def require_fluidsynth() -> None:
     """FluidSynthMissing when the library could not be loaded."""
     if fluidsynth is None:
         raise FluidSynthMissing(f"pyfluidsynth: {_FLUIDSYNTH_IMPORT_ERROR}")
+
+
+def fluidsynth_version() -> str | None:
+    """The loaded FluidSynth library's version (e.g. "2.3.1"), None without one."""
+    if fluidsynth is None:
+        return None
+    fluidsynth._fl.fluid_version_str.restype = c_char_p
+    return fluidsynth._fl.fluid_version_str().decode()
 
 
 # FluidSynth logs to stderr by default; its messages go to a small ring instead, quoted in errors.

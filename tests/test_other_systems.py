@@ -58,6 +58,9 @@ def test_the_cli_says_in_one_sentence_what_to_install_when_fluidsynth_is_missing
     wav = _without_fluidsynth(tmp_path, "generate", "--seconds", "1", "--out", "wav", "--wav")
     assert wav.returncode == 2 and not (tmp_path / "wav").exists()  # said before generating
     _one_sentence(wav.stderr, "generate: cannot render WAV: ")
+    version = _without_fluidsynth(tmp_path, "--version")
+    assert version.returncode == 0 and version.stderr == ""
+    assert f"FluidSynth: {synth_module.fluidsynth_missing_message()}" in version.stdout.splitlines()
     midi = _without_fluidsynth(tmp_path, "generate", "--seconds", "1", "--seed", "1", "--out", "midi")
     assert midi.returncode == 0, midi.stderr  # MIDI needs no synth
     assert len(list((tmp_path / "midi").glob("*.mid"))) == 1

@@ -1,11 +1,13 @@
 """PerfJam as a package: the shipped files are package data found through importlib.resources (in
 this checkout: the repository's assets/ folder, their only home), the wheel and the sdist built
 from pyproject.toml hold them with the licences and metadata an index expects and no top-level
-``training``. tools/check-install.sh (CI) installs the wheel into a fresh venv and runs it from there."""
+``training``, and ``perfjam --version`` names what a bug report needs. tools/check-install.sh
+(CI) installs the wheel into a fresh venv and runs it from there."""
 
 from __future__ import annotations
 
 import email
+import os
 import subprocess
 import sys
 import tarfile
@@ -97,3 +99,31 @@ def test_the_sdist_holds_what_the_wheel_is_built_from_and_twine_accepts_both(dis
     checked = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *map(str, dist.iterdir())],
                              capture_output=True, text=True, timeout=120)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_version_names_perfjam_the_model_in_use_and_each_library(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    out = subprocess.run([sys.executable, "-m", "perfjam", "--version"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(f"PerfJam {__version__} (Python ")
+    labels = [line.split(":", 1)[0] for line in lines[1:]]
+    assert labels == ["model", "SoundFont", "onnxruntime", "FluidSynth", "MIDI", "Qt"]
+    assert "cannot be loaded" not in out.stdout, out.stdout
+    assert f"perfjam-dynamics (388 events, LSTM 2x512, int8): {MODELS_DIR}" in out.stdout
+    fluid = lines[labels.index("FluidSynth") + 1]
+    midi = lines[labels.index("MIDI") + 1]
+    assert "pyfluidsynth" in fluid and any(c.isdigit() for c in fluid.split("(")[0])
+    assert "python-rtmidi" in midi and "APIs" in midi and "uses auto" in midi
+    assert out.stderr == ""
+
+
+def test_version_follows_the_model_the_window_remembers(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    code = "from perfjam.gui.settings import Settings; s = Settings(); s.model = 'perfjam-nodynamics'"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)  # the window's store
+    out = subprocess.run([sys.executable, "-m", "perfjam", "-V"], capture_output=True, text=True, env=env,
+                         timeout=60)
+    model = out.stdout.splitlines()[1]
+    assert model.startswith("model: perfjam-nodynamics (356 events") and "the window's last" in model

@@ -1,7 +1,7 @@
 """What PerfJam tells the desktop about itself: the window's WM class, desktop file name and icon,
 matching the entry that ``perfjam install-desktop`` writes (``perfjam.desktop``), and the icon
-rendered to PNG for that entry. Qt is imported inside the functions, so the names can be read
-without loading it."""
+rendered to PNG for that entry; also the Qt version for bug reports. Qt is imported inside the
+functions, so the names can be read without loading it."""
 
 from __future__ import annotations
 
@@ -43,3 +43,10 @@ def render_png(size_px: int, out: Path, svg: Path = APP_ICON) -> None:
     painter.end()
     if not image.save(str(out), "PNG"):
         raise OSError(f"cannot write {out}")
+
+
+def qt_version() -> str:
+    import PySide6
+    from PySide6.QtCore import qVersion
+
+    return f"{qVersion()} (PySide6 {PySide6.__version__})"
