@@ -10,14 +10,13 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import shutil  # noqa: E402
-import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from xvfb import start_xvfb  # noqa: E402
+from xvfb import close_like_the_window, start_xvfb, stop  # noqa: E402
 
 from perfjam.desktop import ICON_SIZES_PX, desktop_entry, entry_path, icon_paths  # noqa: E402
 from perfjam.gui.identity import DESKTOP_ID, WM_CLASS, identify  # noqa: E402
@@ -138,11 +137,6 @@ def test_the_real_window_carries_the_entrys_wm_class_and_its_icon_on_x11(tmp_pat
             props = _window_properties(display)
         assert f'WM_CLASS(STRING) = "{DESKTOP_ID}", "{WM_CLASS}"' in props
         assert "_NET_WM_ICON(CARDINAL)" in props and "Icon (16 x 16)" in props
-        app.send_signal(signal.SIGTERM)  # as closing the window
-        assert app.wait(timeout=30) == 0, log.read_text(errors="replace")
+        close_like_the_window(app, log)
     finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+        stop(app, xvfb)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from xvfb import start_xvfb
+from xvfb import close_like_the_window, start_xvfb, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.jack]
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,15 +186,10 @@ def test_the_real_app_answers_a_phrase_and_shows_it(jack_server, toy_model, tmp_
         seen = f"(s, teal, amber) after the phrase: {timeline}"
         assert best[0] > 1500, f"no human notes in the roll; {seen}"
         assert best[1] > 1500, f"no AI notes in the roll; {seen}"
-        app.send_signal(signal.SIGTERM)  # as closing the window
-        assert app.wait(timeout=30) == 0, app_log.read_text(errors="replace")
+        close_like_the_window(app, app_log)
     finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
         keys.close()
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+        stop(app, xvfb)
     import mido
 
     (take,) = sorted(takes.glob("*.mid"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -23,3 +24,18 @@ def start_xvfb(log: Path, screen: tuple[int, int]) -> tuple[subprocess.Popen, st
         proc.kill()
         pytest.fail(f"Xvfb did not start: {log.read_text(errors='replace')}")
     return proc, f":{number}"
+
+
+def close_like_the_window(app: subprocess.Popen, log: Path) -> None:
+    """SIGTERM closes the app as its close button does; it must exit cleanly."""
+    app.send_signal(signal.SIGTERM)
+    assert app.wait(timeout=30) == 0, log.read_text(errors="replace")
+
+
+def stop(app: subprocess.Popen, xvfb: subprocess.Popen) -> None:
+    """A window test's end: the app killed if it still runs (the test failed), Xvfb stopped."""
+    if app.poll() is None:
+        app.kill()
+        app.wait()
+    xvfb.terminate()
+    xvfb.wait(timeout=10)
