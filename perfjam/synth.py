@@ -13,6 +13,8 @@ note bookkeeping is a set read only through copies.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import io
 import logging
 import os
 import sys
@@ -29,7 +31,8 @@ from perfjam.package_data import SOUNDFONTS_DIR
 
 _FLUIDSYNTH_IMPORT_ERROR = ""  # what loading FluidSynth's library said, when it failed
 try:
-    import fluidsynth
+    with contextlib.redirect_stdout(io.StringIO()):  # with $CI set, pyfluidsynth prints where it found it
+        import fluidsynth
 except (ImportError, OSError) as exc:  # pyfluidsynth raises ImportError when libfluidsynth is missing
     fluidsynth = None  # the module still imports: SoundFont lookup, and a FluidSynthMissing to report
     _FLUIDSYNTH_IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
