@@ -1,6 +1,8 @@
 # Two commands do all set-up on a fresh Debian machine:
 #   make run   - system packages (when root/sudo), .venv, the app's deps, then start the app
 #   make test  - the same plus test tools (JACK, Xvfb, training extras), then ruff + pytest
+# Packages: make dist (sdist + wheel in dist/); make check-install (the wheel installed into a
+# fresh venv outside the checkout and run from there, as CI does: tools/check-install.sh).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,9 +12,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 APT_RUN := libfluidsynth3 fluid-soundfont-gm libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 \
 	libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxcb-image0 \
 	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-xkb1
-APT_TEST := $(APT_RUN) fluidsynth jackd2 jack-tools xvfb xauth imagemagick
+APT_TEST := $(APT_RUN) fluidsynth jackd2 jack-tools xvfb xauth imagemagick desktop-file-utils x11-utils
 
-.PHONY: run test lint system-run system-test clean
+.PHONY: run test lint dist check-install system-run system-test clean
 
 run: system-run $(VENV)/.run-installed
 	$(BIN)/perfjam
@@ -23,6 +25,12 @@ test: system-test $(VENV)/.test-installed
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
+
+dist: $(VENV)/.test-installed
+	$(BIN)/python -m build --outdir dist .
+
+check-install: system-test $(VENV)/.test-installed
+	tools/check-install.sh $(BIN)/python
 
 system-run:
 	@tools/apt-install.sh $(APT_RUN)
@@ -43,4 +51,4 @@ $(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python
 	touch $@ $(VENV)/.run-installed
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

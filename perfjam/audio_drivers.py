@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 # Drivers built into FluidSynth 2.3 on Linux: alsa, file, jack, oss, pulseaudio, sdl2 (PipeWire
-# serves through its pulseaudio and jack interfaces). "file" is never tried: it writes a WAV file.
-DEFAULT_AUDIO_DRIVERS = ("pulseaudio", "jack", "alsa", "sdl2")
+# serves through its pulseaudio and jack interfaces); on macOS coreaudio, on Windows wasapi, dsound
+# and waveout (tested on Linux only). "file" is never tried: it writes a WAV file.
+AUDIO_DRIVERS_BY_PLATFORM = {
+    "linux": ("pulseaudio", "jack", "alsa", "sdl2"),
+    "darwin": ("coreaudio", "jack", "sdl2"),
+    "win32": ("wasapi", "dsound", "waveout", "sdl2"),
+}
+DEFAULT_AUDIO_DRIVERS = AUDIO_DRIVERS_BY_PLATFORM.get(sys.platform, AUDIO_DRIVERS_BY_PLATFORM["linux"])
 ENV_AUDIO_DRIVERS = "PERFJAM_AUDIO_DRIVERS"  # e.g. "jack,alsa": the order to try instead
 DEFAULT_JACK_NAME = "perfjam"  # the synth's JACK client: ports NAME:left / NAME:right
 NO_AUDIO = "none"  # a choice of driver: play silently (MIDI out only)

@@ -17,11 +17,25 @@ SUBCOMMANDS = {
     "generate": ("perfjam.generate", "generate performances to MIDI (and WAV) files"),
     "recover": ("perfjam.recorder", "rebuild recordings interrupted by a crash from their journals"),
     "ports": ("perfjam.midi_io", "list MIDI input and output ports"),
+    "install-desktop": ("perfjam.desktop", "add PerfJam to the desktop's menu (--uninstall removes it)"),
 }
+VERSION_FLAGS = ("-V", "--version")
+
+
+class _PrintVersion(argparse.Action):
+    """``perfjam --version``: the lines of ``perfjam.about`` (what a bug report needs)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from perfjam.about import version_lines
+
+        print("\n".join(version_lines()))
+        parser.exit()
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perfjam", description="Play piano with a neural network.")
+    parser.add_argument(*VERSION_FLAGS, action=_PrintVersion, nargs=0,
+                        help="print the versions of PerfJam and its libraries, and the model it plays")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -33,7 +47,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", *VERSION_FLAGS):
         argv = ["app", *argv]
     args = build_parser(argv).parse_args(argv)
     module = importlib.import_module(SUBCOMMANDS[args.command][0])

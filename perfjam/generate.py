@@ -178,8 +178,9 @@ def run(args: argparse.Namespace) -> int:
     soundfont = None
     if args.wav:  # find the SoundFont before spending time on generation
         try:
-            from perfjam.synth import find_soundfont  # pyfluidsynth only when WAVs are asked for
+            from perfjam.synth import find_soundfont, require_fluidsynth  # only when WAVs are asked for
 
+            require_fluidsynth()  # before spending time on generation
             soundfont = find_soundfont(args.soundfont)
         except (ImportError, OSError, RuntimeError) as exc:  # SynthError is a RuntimeError
             print(f"generate: cannot render WAV: {exc}", file=sys.stderr)

@@ -28,6 +28,7 @@ import onnxruntime as ort
 from perfjam.codec.events import Vocab, vocab_by_name
 from perfjam.codec.grammar import RENORMALIZE, mode_for_model
 from perfjam.controls import fit_control, requested_control
+from perfjam.package_data import MODELS_DIR
 from perfjam.sampling import NO_GRAMMAR, SAMPLING_MODES, Sampler, grammar_probabilities
 
 __all__ = ["DEFAULT_MODEL", "MODELS_DIR", "NO_GRAMMAR", "SAMPLING_MODES", "ModelError", "ModelInfo",
@@ -35,7 +36,6 @@ __all__ = ["DEFAULT_MODEL", "MODELS_DIR", "NO_GRAMMAR", "SAMPLING_MODES", "Model
            "shipped_models"]
 
 DEFAULT_MODEL = "perfjam-dynamics"
-MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 MODEL_SUFFIX = ".onnx"
 FORMAT_VERSION = "1"
 REQUIRED_METADATA = ("perfjam_format", "vocab", "vocab_size", "layers", "hidden", "control_size")
@@ -87,14 +87,14 @@ class ModelState:
 
 
 def shipped_models(models_dir: Path = MODELS_DIR) -> list[str]:
-    """Names of the models in ``assets/models`` (``NAME.onnx`` -> ``NAME``)."""
+    """Names of the shipped models (``NAME.onnx`` -> ``NAME``; ``perfjam.package_data``)."""
     if not models_dir.is_dir():
         return []
     return sorted(p.name[: -len(MODEL_SUFFIX)] for p in models_dir.glob(f"*{MODEL_SUFFIX}") if p.is_file())
 
 
 def find_model(name_or_path: str | Path, models_dir: Path = MODELS_DIR) -> Path:
-    """A path to an existing file, or a shipped model name -> ``assets/models/NAME.onnx``."""
+    """A path to an existing file, or a shipped model name -> ``MODELS_DIR/NAME.onnx``."""
     text = str(name_or_path)
     path = Path(text).expanduser()
     looks_like_path = isinstance(name_or_path, Path) or text.endswith(MODEL_SUFFIX) or "/" in text

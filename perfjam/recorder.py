@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
-import fcntl
 import json
 import os
 import subprocess
@@ -39,6 +38,7 @@ from pathlib import Path
 import mido
 
 from perfjam.codec.midifile import TEMPO_US_PER_BEAT, TICKS_PER_BEAT
+from perfjam.filelock import lock_exclusive
 
 ENV_RECORDINGS = "PERFJAM_RECORDINGS"
 DEFAULT_RECORDINGS = "~/Music/PerfJam"
@@ -98,7 +98,7 @@ class Recorder:
         self.start_s = time.perf_counter() if start_s is None else start_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.journal_path, "w", encoding="ascii")  # noqa: SIM115 - closed by the writer
-        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_exclusive(self._file)
         header = {"path": str(self.path), "started": dt.datetime.now().isoformat(timespec="seconds")}
         self._file.write(f"{MAGIC} {json.dumps(header)}\n")  # flushed by the writer thread
         if self.pointer_folder.resolve() != self.path.parent.resolve():
@@ -176,8 +176,8 @@ class Recorder:
         journal = Path(journal)
         with open(journal, "r+", encoding="ascii", errors="replace") as f:
             try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                lock_exclusive(f)
+            except OSError:
                 return None  # a live recording
             header = _read_header(journal, f.readline())
             target = Path(header.get("path") or str(journal)[: -len(JOURNAL_SUFFIX)])

@@ -13,24 +13,33 @@ note bookkeeping is a set read only through copies.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import io
 import logging
 import os
+import sys
 from collections import deque
 from ctypes import CFUNCTYPE, c_char_p, c_int, c_void_p, cast
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-import fluidsynth
-
 from perfjam.audio_drivers import AUDIO_LOST, DEFAULT_AUDIO_DRIVERS, DEFAULT_JACK_NAME
 from perfjam.live.realtime import threads_started_at
 from perfjam.midi_io import alsa_log, jack_log
+from perfjam.package_data import SOUNDFONTS_DIR
+
+_FLUIDSYNTH_IMPORT_ERROR = ""  # what loading FluidSynth's library said, when it failed
+try:
+    with contextlib.redirect_stdout(io.StringIO()):  # with $CI set, pyfluidsynth prints where it found it
+        import fluidsynth
+except (ImportError, OSError) as exc:  # pyfluidsynth raises ImportError when libfluidsynth is missing
+    fluidsynth = None  # the module still imports: SoundFont lookup, and a FluidSynthMissing to report
+    _FLUIDSYNTH_IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 
 log = logging.getLogger(__name__)
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-SHIPPED_SOUNDFONT = ASSETS_DIR / "soundfonts" / "perfjam-piano.sf2"
+SHIPPED_SOUNDFONT = SOUNDFONTS_DIR / "perfjam-piano.sf2"  # PerfJam's own (tools/make_soundfont.py)
 SYSTEM_SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "~/.local/share/soundfonts")
 PREFERRED_SOUNDFONTS = ("FluidR3_GM.sf2", "default-GM.sf2")
 NO_AUDIO = "no audio output"
@@ -40,6 +49,41 @@ CC_SUSTAIN, CC_PAN, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF = 64, 10, 120, 123
 
 class SynthError(RuntimeError):
     """A SoundFont that cannot be found or loaded, or a program it does not have."""
+
+
+FLUIDSYNTH_INSTALL = {  # where pyfluidsynth finds the library, by sys.platform (README: "Other systems")
+    "linux": "Debian/Ubuntu: sudo apt install libfluidsynth3; Fedora: sudo dnf install fluidsynth-libs",
+    "darwin": "brew install fluid-synth, with HOMEBREW_PREFIX set as brew shellenv sets it",
+    "win32": "choco install fluidsynth, which puts it in C:\\tools\\fluidsynth where PerfJam looks",
+}
+
+
+def fluidsynth_missing_message(platform: str = sys.platform) -> str:
+    """One sentence for a user whose system lacks FluidSynth's library."""
+    how = FLUIDSYNTH_INSTALL.get(platform, "from your system's packages or fluidsynth.org")
+    return f"PerfJam needs the FluidSynth library for its sound and could not load it: install it ({how})."
+
+
+class FluidSynthMissing(SynthError):
+    """No FluidSynth library (or not where pyfluidsynth looks); ``details``: what pyfluidsynth said."""
+
+    def __init__(self, details: str = "") -> None:
+        super().__init__(fluidsynth_missing_message())
+        self.details = details
+
+
+def require_fluidsynth() -> None:
+    """FluidSynthMissing when the library could not be loaded."""
+    if fluidsynth is None:
+        raise FluidSynthMissing(f"pyfluidsynth: {_FLUIDSYNTH_IMPORT_ERROR}")
+
+
+def fluidsynth_version() -> str | None:
+    """The loaded FluidSynth library's version (e.g. "2.3.1"), None without one."""
+    if fluidsynth is None:
+        return None
+    fluidsynth._fl.fluid_version_str.restype = c_char_p
+    return fluidsynth._fl.fluid_version_str().decode()
 
 
 # FluidSynth logs to stderr by default; its messages go to a small ring instead, quoted in errors.
@@ -61,7 +105,7 @@ _fluid_log_callback = _LOG_FUNC(_on_fluid_log)
 
 
 def _set_fluid_log(function: object) -> None:
-    if hasattr(fluidsynth._fl, "fluid_set_log_function"):
+    if fluidsynth is not None and hasattr(fluidsynth._fl, "fluid_set_log_function"):
         fluidsynth._fl.fluid_set_log_function.argtypes = [c_int, _LOG_FUNC, c_void_p]
         for level in range(5):  # FLUID_PANIC .. FLUID_DBG
             fluidsynth._fl.fluid_set_log_function(level, function, None)
@@ -161,6 +205,7 @@ class SynthConfig:
 
 
 def new_fluid(sample_rate_hz: int, gain: float, reverb: bool, chorus: bool) -> fluidsynth.Synth:
+    require_fluidsynth()
     settings = {"synth.reverb.active": int(reverb), "synth.chorus.active": int(chorus)}
     return fluidsynth.Synth(gain=gain, samplerate=sample_rate_hz, channels=MIDI_CHANNELS, **settings)
 

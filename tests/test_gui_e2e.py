@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from xvfb import close_like_the_window, start_xvfb, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.jack]
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,21 +88,6 @@ def toy_model(request, tmp_path_factory) -> Path:
     return path
 
 
-def _start_xvfb(log: Path) -> tuple[subprocess.Popen, str]:
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "{}x{}x24".format(*SCREEN), "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        number = f.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.fail(f"Xvfb did not start: {log.read_text(errors='replace')}")
-    return proc, f":{number}"
-
-
 def _connected(port_suffix: str) -> bool:
     """True once some client is connected to our JACK port (False while a busy JACK server is too
     slow to answer: the caller asks again until its deadline)."""
@@ -161,7 +146,7 @@ def _phrase(keys) -> None:
 def test_the_real_app_answers_a_phrase_and_shows_it(jack_server, toy_model, tmp_path):
     from perfjam import midi_io
 
-    xvfb, display = _start_xvfb(tmp_path / "xvfb.log")
+    xvfb, display = start_xvfb(tmp_path / "xvfb.log", SCREEN)
     keys = midi_io.MidiOutput(KEYS, api="jack", virtual=True)
     takes = tmp_path / "takes"
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "HOME": str(tmp_path / "home"),
@@ -201,15 +186,10 @@ def test_the_real_app_answers_a_phrase_and_shows_it(jack_server, toy_model, tmp_
         seen = f"(s, teal, amber) after the phrase: {timeline}"
         assert best[0] > 1500, f"no human notes in the roll; {seen}"
         assert best[1] > 1500, f"no AI notes in the roll; {seen}"
-        app.send_signal(signal.SIGTERM)  # as closing the window
-        assert app.wait(timeout=30) == 0, app_log.read_text(errors="replace")
+        close_like_the_window(app, app_log)
     finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
         keys.close()
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+        stop(app, xvfb)
     import mido
 
     (take,) = sorted(takes.glob("*.mid"))

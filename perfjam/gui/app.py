@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import functools
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +90,7 @@ def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages:
     """A started Synth (with audio when a driver works), or None when FluidSynth is unusable.
     ``drivers`` None: the usual choice (``perfjam.audio_drivers.audio_drivers``)."""
     from perfjam.audio_drivers import DEFAULT_JACK_NAME, audio_drivers
-    from perfjam.synth import Synth, SynthConfig, SynthError, audio_failure_details
+    from perfjam.synth import FluidSynthMissing, Synth, SynthConfig, SynthError, audio_failure_details
 
     drivers = audio_drivers() if drivers is None else drivers
     failed = ""
@@ -99,6 +98,9 @@ def make_synth(soundfont: str | None, drivers: tuple[str, ...] | None, messages:
         try:
             synth = Synth(SynthConfig(soundfont=font, audio_drivers=drivers,
                                       client_name=client_name or DEFAULT_JACK_NAME))
+        except FluidSynthMissing as exc:  # its message says what to install
+            messages.append(Message(f"{exc} MIDI out still works.", "error", exc.details))
+            return None
         except SynthError as exc:
             if font is not None:
                 failed = str(exc)
@@ -358,13 +360,13 @@ def create_window(
 def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
-    import perfjam.synth  # noqa: F401  (loads FluidSynth and its libjack)
+    import perfjam.synth  # noqa: F401  (loads FluidSynth and its libjack, when there is one)
+    from perfjam.gui.identity import DESKTOP_ID, identify
     from perfjam.midi_io import jack_log
 
     jack_log.install()  # JACK's messages (e.g. five lines per try while no server runs) are kept, not printed
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    app.setApplicationName("PerfJam")
-    app.setOrganizationName("PerfJam")
+    app = QApplication.instance() or QApplication([DESKTOP_ID])
+    identify(app)
     theme.apply(app)
     window = create_window(args, Settings(args.settings))
     window.show()

@@ -41,6 +41,22 @@ def default_api() -> str:
     return os.environ.get(ENV_API, "").strip().lower() or "auto"
 
 
+def auto_candidates() -> tuple[str, ...]:
+    """What "auto" tries on Linux, in order: ALSA (when there is a sequencer), then JACK."""
+    return ("alsa", "jack") if os.path.exists("/dev/snd/seq") else ("jack",)
+
+
+def api_report() -> str:
+    """python-rtmidi's version, the MIDI APIs built into it and the one PerfJam asks for (for bug
+    reports: ``perfjam --version``). Opens no client."""
+    compiled = ", ".join(_api_name(a) for a in rtmidi.get_compiled_api())
+    choice = default_api()
+    if choice == "auto" and sys.platform.startswith("linux"):
+        choice = f"auto, tries {' then '.join(auto_candidates())}"
+    version = f"python-rtmidi {rtmidi.__version__} (RtMidi {rtmidi.get_rtmidi_version()})"
+    return f"{version}: APIs {compiled}; uses {choice}"
+
+
 def _api_name(api_id: int) -> str:
     return next((name for name, value in API_NAMES.items() if value == api_id), rtmidi.get_api_name(api_id))
 
@@ -74,7 +90,7 @@ def create_client(cls: Callable[..., Any], api: str | None, client_name: str,
         except rtmidi.RtMidiError as exc:
             raise MidiError(f"cannot open a MIDI API: {exc}") from exc
         return _api_name(rt.get_current_api()), rt
-    candidates = ("alsa", "jack") if os.path.exists("/dev/snd/seq") else ("jack",)
+    candidates = auto_candidates()
     errors = []
     for candidate in candidates:
         try:
