@@ -87,13 +87,15 @@ def play(model, settings: dict, samples: int, seconds: float, seed: int) -> dict
     from perfjam.controls import requested_control
     from perfjam.generation import default_primer, generate_events
     from perfjam.model import Sampler
+    from perfjam.motif import MotifMemory
 
     control = requested_control(model.info.control_size)
     described = []
     for i in range(samples):
+        memory = MotifMemory() if settings.get("memory") else None
         events = generate_events(model, default_primer(model.info.vocab), seconds, settings["temperature"],
                                  settings["top_p"], Sampler(seed + i), control, min_p=settings["min_p"],
-                                 note_min_p=settings.get("note_min_p"))
+                                 note_min_p=settings.get("note_min_p"), memory=memory)
         notes = [n for n in decode_events(events, model.info.vocab) if n.start_s < seconds]
         described.append(describe(notes, seconds))
     return {k: float(np.median([d[k] for d in described])) for k in STATS}
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-ps", default="0,0.02,0.05,0.1")
     parser.add_argument("--top-ps", default="1,0.95")
     parser.add_argument("--note-min-ps", default="0", help="min-p among the note-ons only")
+    parser.add_argument("--memories", default="0", help="0,1: without and with the motif memory")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -120,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     def floats(text: str) -> list[float]:
         return [float(x) for x in text.split(",")]
 
-    grid = [(t, m, p, n) for t in floats(args.temperatures) for m in floats(args.min_ps)
-            for p in floats(args.top_ps) for n in floats(args.note_min_ps)]
-    for n, (temperature, min_p, top_p, note_min_p) in enumerate(grid):
+    grid = [(t, m, p, n, r) for t in floats(args.temperatures) for m in floats(args.min_ps)
+            for p in floats(args.top_ps) for n in floats(args.note_min_ps) for r in floats(args.memories)]
+    for n, (temperature, min_p, top_p, note_min_p, memory) in enumerate(grid):
         settings = {"temperature": temperature, "min_p": min_p or None, "top_p": top_p if top_p < 1 else None,
-                    "note_min_p": note_min_p or None}
+                    "note_min_p": note_min_p or None, "memory": bool(memory)}
         medians = play(model, settings, args.samples, args.seconds, args.seed)
         inside, distance = score(medians, data["validation"])
         test_inside, _ = score(medians, data["test"])
