@@ -15,7 +15,7 @@ SUBCOMMANDS = {
     "app": ("perfjam.gui.app", "open the PerfJam window (the default)"),
     "jam": ("perfjam.jam", "run the live engine headless: MIDI in -> model -> synth / MIDI out"),
     "generate": ("perfjam.generate", "generate performances to MIDI (and WAV) files"),
-    "recover": ("perfjam.recorder", "rebuild recordings interrupted by a crash from their journals"),
+    "recover": ("perfjam.recovery", "rebuild recordings interrupted by a crash from their journals"),
     "ports": ("perfjam.midi_io", "list MIDI input and output ports"),
 }
 

@@ -33,7 +33,8 @@ from perfjam.engine import (
 )
 from perfjam.generation import PRIMER_MAX_S, PrimerError, load_primer
 from perfjam.model import DEFAULT_MODEL, ModelError, PerformanceModel
-from perfjam.recorder import Recorder, recordings_dir
+from perfjam.recorder import recordings_dir
+from perfjam.recovery import recover_all
 
 MODE_NAMES = {**{mode: mode for mode in MODES}, "call-and-response": "call"}
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         folders.add(args.record.expanduser().absolute().parent)
     for folder in sorted(folders):
-        for path in Recorder.recover_all(folder):
+        for path in recover_all(folder):
             print(f"recovered an interrupted recording: {path}", file=sys.stderr)
     if not 1 <= args.channel <= 16:
         print("perfjam jam: --channel must be 1..16", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Any
 
 import mido
 
-from perfjam.recorder import AI, HUMAN, TRACK_CHANNELS
+from perfjam.journal import AI, HUMAN, TRACK_CHANNELS
 
 PLAYBACK_CHANNELS = (2, 3)  # the synth's channels for a take's human and AI sides
 PEDAL_CCS = frozenset({64, 66, 67})  # sustain, sostenuto, soft

@@ -3,7 +3,7 @@
 A take is a ``*.mid`` / ``*.midi`` file of the folder (hidden files, the ``.journal`` of a
 recording in progress and the recorder's temporary files are not takes). Each is described by its
 date (the file's modification time: when the recording ended), its length and its note counts on
-the human and the AI side (the recorder's channels, ``perfjam.recorder.TRACK_CHANNELS``). Reading a
+the human and the AI side (the recorder's channels, ``perfjam.journal.TRACK_CHANNELS``). Reading a
 file is remembered by (path, size, mtime), so listing a folder again reads only new files.
 Renaming never overwrites another file.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import mido
 
-from perfjam.recorder import AI, HUMAN, JOURNAL_SUFFIX, TRACK_CHANNELS
+from perfjam.journal import AI, HUMAN, JOURNAL_SUFFIX, TRACK_CHANNELS
 
 TAKE_SUFFIXES = (".mid", ".midi")
 MAX_NAME_CHARS = 120  # a take's name (without .mid) a file system always takes

@@ -210,9 +210,9 @@ def soundfont_choices(current: str | None, folders: Iterable[str | Path] | None 
 def recover_recordings(folder: Path, messages: Messages) -> None:
     """Rebuild takes that a crash interrupted (their journals are still in the folder)."""
     try:
-        from perfjam.recorder import Recorder
+        from perfjam.recovery import recover_all
 
-        recovered = Recorder.recover_all(folder)
+        recovered = recover_all(folder)
     except Exception as exc:  # recovery must never stop the app from opening
         messages.append(Message("Could not recover the takes a crash interrupted; their journals stay in "
                                 f"{folder}.", "warning", str(exc)))
