@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -144,8 +145,21 @@ def finish(journal: Path, target: Path) -> Path:
     """Journal -> MIDI file (written atomically), then the journal is removed."""
     midi = build_midi(read_journal(journal))
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    midi.save(str(tmp))
-    os.replace(tmp, target)
+    save_atomically(midi, target)
     journal.unlink(missing_ok=True)
     return target
+
+
+def save_atomically(midi: mido.MidiFile, target: Path) -> None:
+    """Write ``midi`` to a new temporary file beside ``target`` (created exclusively: never through
+    a link someone left there), then rename it over ``target``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            midi.save(file=f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -25,17 +25,16 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from perfjam.journal import AI, HUMAN, MAGIC, TRACK_CHANNELS, finish, journal_path_for
+from perfjam.pointers import write_pointer
 
 __all__ = ["AI", "HUMAN", "TRACK_CHANNELS", "Recorder", "default_recording_path", "journal_path_for",
            "normal_priority", "recordings_dir"]
 
 ENV_RECORDINGS = "PERFJAM_RECORDINGS"
 DEFAULT_RECORDINGS = "~/Music/PerfJam"
-POINTER_DIR = ".pending"
 
 
 def recordings_dir() -> Path:
@@ -85,10 +84,7 @@ class Recorder:
         self._file.write(f"{MAGIC} {json.dumps(header)}\n")  # flushed by the writer thread
         if self.pointer_folder.resolve() != self.path.parent.resolve():
             try:
-                folder = self.pointer_folder / POINTER_DIR
-                folder.mkdir(parents=True, exist_ok=True)
-                self._pointer = folder / f"{uuid.uuid4().hex}.ptr"
-                self._pointer.write_text(str(self.journal_path) + "\n")
+                self._pointer = write_pointer(self.pointer_folder, self.journal_path)
             except OSError:
                 self._pointer = None
         self._thread = threading.Thread(target=self._run, name="perfjam-recorder", daemon=True)
