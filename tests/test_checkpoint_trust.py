@@ -6,19 +6,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from test_training_runs import FAST, prepared  # noqa: E402, F401 - the prepared data fixture
 
 from training import evaluate as evaluate_cli  # noqa: E402
 from training import export_onnx  # noqa: E402
 from training.checkpoint import CheckpointError, load_init_weights  # noqa: E402
 from training.export_onnx import load_checkpoint, write_random_checkpoint  # noqa: E402
 from training.model import ModelConfig, PerformanceRNN  # noqa: E402
+from training.train import run_command  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ModelConfig(embedding=8, layers=1, hidden=16)
 
 
@@ -77,3 +84,43 @@ def test_a_truncated_checkpoint_is_one_line(tmp_path):
     with pytest.raises(CheckpointError, match="truncated or corrupt") as caught:
         load_checkpoint(cut)
     assert "\n" not in str(caught.value)
+
+
+def test_resume_from_a_truncated_last_pt_falls_back_to_best_pt_and_says_so(prepared, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "run"
+    common = ["--data", str(prepared), "--out", str(out), *FAST, "--max-steps", "12", "--eval-every", "3"]
+    assert run_command([*common, "--run-steps", "6"]) == 0
+    last = out / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a save cut short (disk full, crash)
+    capsys.readouterr()
+
+    assert run_command([*common, "--run-steps", "3", "--resume"]) == 0
+    said = capsys.readouterr().out
+    assert f"resume: {last}: not a readable checkpoint" in said and f"resuming from {out / 'best.pt'}" in said
+    assert torch.load(last, weights_only=True)["step"] > 3
+
+    (out / "best.pt").write_bytes(b"")
+    last.write_bytes(b"PK\x03\x04 cut")
+    assert run_command([*common, "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"train: {last}: not a readable checkpoint") and "\n" not in err
+
+
+def test_ctrl_c_stops_training_without_a_traceback(prepared, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "training.train", "--data", str(prepared), "--out", str(out), *FAST,
+               "--max-steps", "1000000", "--eval-every", "5"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "last.pt").exists():  # training is under way: it saved at step 5
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert f"train: interrupted; --resume continues from {out / 'last.pt'}" in stderr

@@ -83,6 +83,22 @@ def restore_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def resume_checkpoint(out: Path) -> tuple[dict, str | None]:
+    """The checkpoint ``--resume`` continues: ``out/last.pt``, or ``out/best.pt`` when last.pt
+    cannot be read (a save cut short by a full disk or a crash), with a line saying so.
+    CheckpointError when neither can be read."""
+    try:
+        return read_checkpoint(out / "last.pt"), None
+    except CheckpointError as exc:
+        last_error = exc
+    try:
+        checkpoint = read_checkpoint(out / "best.pt")
+    except (CheckpointError, FileNotFoundError):
+        raise last_error from None
+    best = out / "best.pt"
+    return checkpoint, f"resume: {last_error}; resuming from {best} (step {checkpoint.get('step')}) instead"
+
+
 def save_checkpoint(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
