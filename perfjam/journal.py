@@ -141,6 +141,19 @@ def _note(channel: int, pitch: int, on: bool, velocity: int) -> mido.Message:
     return mido.Message("note_on" if on else "note_off", channel=channel, note=pitch, velocity=velocity)
 
 
+def free_take_path(target: Path, tag: str, with_journal: bool = False) -> Path:
+    """``target``, or ``NAME-TAG.mid`` (``-TAG2`` ...) when something (even a dangling link) is
+    there (``with_journal``: or at its journal's path)."""
+    def taken(path: Path) -> bool:
+        return os.path.lexists(path) or with_journal and os.path.lexists(journal_path_for(path))
+
+    candidate, n = target, 1
+    while taken(candidate):
+        candidate = target.with_name(f"{target.stem}-{tag}{n if n > 1 else ''}.mid")
+        n += 1
+    return candidate
+
+
 def finish(journal: Path, target: Path) -> Path:
     """Journal -> MIDI file (written atomically), then the journal is removed."""
     midi = build_midi(read_journal(journal))
@@ -155,6 +168,7 @@ def save_atomically(midi: mido.MidiFile, target: Path) -> None:
     a link someone left there), then rename it over ``target``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would have made it (mkstemp makes it private)
         with os.fdopen(fd, "wb") as f:
             midi.save(file=f)
             f.flush()
@@ -163,3 +177,9 @@ def save_atomically(midi: mido.MidiFile, target: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import errno
 import fcntl
 import json
 import os
@@ -27,11 +28,11 @@ import threading
 import time
 from pathlib import Path
 
-from perfjam.journal import AI, HUMAN, MAGIC, TRACK_CHANNELS, finish, journal_path_for
+from perfjam.journal import AI, HUMAN, MAGIC, TRACK_CHANNELS, finish, free_take_path, journal_path_for
 from perfjam.pointers import write_pointer
 
-__all__ = ["AI", "HUMAN", "TRACK_CHANNELS", "Recorder", "default_recording_path", "journal_path_for",
-           "normal_priority", "recordings_dir"]
+__all__ = ["AI", "HUMAN", "TRACK_CHANNELS", "Recorder", "RecordingError", "default_recording_path",
+           "journal_path_for", "normal_priority", "recordings_dir"]
 
 ENV_RECORDINGS = "PERFJAM_RECORDINGS"
 DEFAULT_RECORDINGS = "~/Music/PerfJam"
@@ -67,21 +68,59 @@ class Recorder:
         self._queue: collections.deque = collections.deque()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._file = None
+        self._fd: int | None = None  # the journal, locked while it is written
         self.start_s = 0.0
         self.error: str | None = None
         self.result: Path | None = None
+        self.notices: list[str] = []  # what the user must know (the take moved), said once each
         self.events = 0
 
     # --- engine thread -----------------------------------------------------------------------
-    def start(self, start_s: float | None = None) -> None:
-        """Open the journal (OSError if it cannot be written) and start the writer thread."""
-        self.start_s = time.perf_counter() if start_s is None else start_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.journal_path, "w", encoding="ascii")  # noqa: SIM115 - closed by the writer
-        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    def open(self) -> None:
+        """Claim the journal: ``RecordingError`` (an OSError, one line) when the take cannot be
+        recorded there: the path is a folder, the folder cannot be written, another PerfJam is
+        recording to it (its journal is locked: it is left untouched), or an interrupted take's
+        journal is there (``perfjam recover`` rebuilds it first). Nothing is truncated: the
+        journal is locked before anything is written to it."""
+        if self._fd is not None:
+            return
+        if self.path.is_dir():
+            raise RecordingError(f"cannot record to {self.path}: it is a folder")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.journal_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:
+            raise RecordingError(f"cannot record to {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RecordingError(f"{self.path} is being recorded by another PerfJam (its journal is "
+                                 "locked); choose another file") from None
+        if os.fstat(fd).st_size > 0:
+            os.close(fd)
+            raise RecordingError(f"{self.journal_path} holds an interrupted take: `perfjam recover` "
+                                 "rebuilds it; choose another file meanwhile")
         header = {"path": str(self.path), "started": dt.datetime.now().isoformat(timespec="seconds")}
-        self._file.write(f"{MAGIC} {json.dumps(header)}\n")  # flushed by the writer thread
+        try:
+            _write_all(fd, f"{MAGIC} {json.dumps(header)}\n".encode("ascii"))
+        except OSError as exc:
+            os.close(fd)
+            self.journal_path.unlink(missing_ok=True)
+            raise RecordingError(f"cannot record to {self.path}: {exc.strerror or exc}") from None
+        self._fd = fd
+
+    def abandon(self) -> None:
+        """Give up a journal ``open``-ed but never started (nothing was recorded): it is removed."""
+        if self._fd is not None and self._thread is None:
+            self.journal_path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def start(self, start_s: float | None = None) -> None:
+        """Open the journal (``open``, if not done yet) and start the writer thread."""
+        self.open()
+        self.start_s = time.perf_counter() if start_s is None else start_s
         if self.pointer_folder.resolve() != self.path.parent.resolve():
             try:
                 self._pointer = write_pointer(self.pointer_folder, self.journal_path)
@@ -119,9 +158,56 @@ class Recorder:
             ms = max(0, int(round((time_s - start) * scale)))
             lines.append(f"{ms} {track} {' '.join(str(b) for b in message)}\n")
         if lines:
-            self._file.write("".join(lines))
-            self._file.flush()
+            _write_all(self._fd, "".join(lines).encode("ascii"))
             self.events += len(lines)
+
+    def _kept(self) -> str:
+        if not self.journal_path.exists():
+            return "nothing was kept: its journal was removed and could not be moved"
+        return f"{self.journal_path} is kept: `perfjam recover` rebuilds the take"
+
+    def _sync(self) -> None:
+        """To disk; a journal no longer where it was (its folder removed) goes on elsewhere."""
+        os.fsync(self._fd)
+        try:
+            on_disk = os.stat(self.journal_path)
+        except FileNotFoundError:
+            on_disk = None
+        mine = os.fstat(self._fd)
+        if on_disk is None or (on_disk.st_dev, on_disk.st_ino) != (mine.st_dev, mine.st_ino):
+            self._relocate()
+
+    def _relocate(self) -> None:
+        """The journal was removed (with its folder) or moved away while recording: what it holds
+        is copied from the open file into a new journal in the recordings folder, where the take
+        goes on and is finished (said in ``notices``)."""
+        gone = self.path
+        folder = recordings_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        moved = Recorder(free_take_path(folder / gone.name, "rescued", with_journal=True), self.speed,
+                         pointer_folder=folder)
+        moved.open()
+        try:
+            offset, size = 0, os.fstat(self._fd).st_size
+            while offset < size:
+                chunk = os.pread(self._fd, min(1 << 20, size - offset), offset)
+                if not chunk:
+                    break
+                start = chunk.find(b"\n") + 1 if offset == 0 else 0  # the new journal has its own header
+                offset += len(chunk)
+                _write_all(moved._fd, chunk[start:])
+            os.fsync(moved._fd)
+        except OSError:
+            moved.abandon()
+            raise
+        os.close(self._fd)
+        self._fd, moved._fd = moved._fd, None
+        self.path, self.journal_path = moved.path, moved.journal_path
+        if self._pointer is not None:
+            self._pointer.unlink(missing_ok=True)
+            self._pointer = None
+        self.notices.append(f"recording {gone}: its folder was removed during the take; the take goes on "
+                            f"in {self.path}")
 
     def _run(self) -> None:
         # Started from the engine thread, this thread keeps its (real-time) priority: preempted
@@ -129,23 +215,56 @@ class Recorder:
         # every flush; the MIDI file is built by a child process at normal priority.
         last_sync = time.monotonic()
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            os.fsync(self._fd)
             while not self._stop.wait(self.flush_interval_s):
                 self._drain()
                 if time.monotonic() - last_sync >= 1.0:
-                    os.fsync(self._file.fileno())
+                    self._sync()
                     last_sync = time.monotonic()
             self._drain()
-            os.fsync(self._file.fileno())
-            self.result = _finish_elsewhere(self.journal_path, self.path)
-        except Exception as exc:  # disk full, folder removed, ...: the journal stays for recovery
-            self.error = f"recording {self.path}: {exc}"
+            self._sync()
+        except OSError as exc:  # the take stops; what the journal holds is kept for recovery
+            minutes, seconds = divmod(int(self.elapsed_s(time.perf_counter())), 60)
+            stopped = f"recording stopped at {minutes}:{seconds:02d}"
+            self.error = (f"recording {self.path}: {_why(exc)}: {stopped}; "
+                          f"what was recorded until then: {self._kept()}"
+                          + _ONCE_THERE_IS_ROOM.get(exc.errno, ""))
+        else:
+            try:
+                self.result = _finish_elsewhere(self.journal_path, self.path)
+            except Exception as exc:
+                room = _ONCE_THERE_IS_ROOM.get(getattr(exc, "errno", None), "")
+                self.error = (f"recording {self.path}: the take could not be written ({_why(exc)}); its "
+                              f"journal: {self._kept()}{room}")
         finally:
-            if self._file is not None:
-                self._file.close()  # releases the lock
+            os.close(self._fd)  # releases the lock
             if self._pointer is not None and self.result is not None:
                 self._pointer.unlink(missing_ok=True)
+
+
+class RecordingError(OSError):
+    """A take that cannot be recorded where asked; the message is one line naming the file."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "cannot record"
+
+
+_ONCE_THERE_IS_ROOM = {errno.ENOSPC: " once there is room", errno.EDQUOT: " once there is room"}
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    return str(exc) or type(exc).__name__
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
 
 def normal_priority() -> None:
     """The calling thread back to the normal scheduling class (and what it starts with it)."""

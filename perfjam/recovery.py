@@ -13,17 +13,22 @@ A journal still locked by its writer is a live recording and is never touched.
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import os
 import stat
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfjam.journal import JOURNAL_SUFFIX, finish, read_header
+from perfjam.journal import JOURNAL_SUFFIX, finish, free_take_path, read_header
 from perfjam.pointers import pointers_in, read_pointer
 from perfjam.recorder import DEFAULT_RECORDINGS, ENV_RECORDINGS, recordings_dir
 
 TAKE_SUFFIXES = (".mid", ".midi")
+# Rebuilding takes ~20 s and ~0.8 GB per 20 MB of journal (about 10 hours of dense playing): a larger
+# one (damage, or a file planted in the folder) is not rebuilt by itself at every start.
+MAX_AUTO_RECOVER_BYTES = 32 * 1024 * 1024
 
 
 def take_path_for(journal: Path) -> Path:
@@ -35,16 +40,6 @@ def take_path_for(journal: Path) -> Path:
     if not name.lower().endswith(TAKE_SUFFIXES):
         name += ".mid"
     return journal.with_name(name)
-
-
-def _free_path(target: Path) -> Path:
-    """``target``, or ``NAME-recovered.mid`` (``-recovered2`` ...) if something (even a dangling
-    link) is there."""
-    candidate, n = target, 1
-    while os.path.lexists(candidate):
-        candidate = target.with_name(f"{target.stem}-recovered{n if n > 1 else ''}.mid")
-        n += 1
-    return candidate
 
 
 def recover(journal: str | Path) -> Path | None:
@@ -62,7 +57,7 @@ def recover(journal: str | Path) -> Path | None:
         except BlockingIOError:
             return None  # a live recording
         read_header(journal, f.readline())
-        return finish(journal, _free_path(target))
+        return finish(journal, free_take_path(target, "recovered"))
 
 
 def _regular(path: Path) -> bool:
@@ -72,27 +67,54 @@ def _regular(path: Path) -> bool:
         return False
 
 
-def recover_all(folder: str | Path | None = None) -> list[Path]:
+@dataclass
+class Recovery:
+    """What ``recover_all`` did: the takes written, and one line per journal it could not use
+    (each stays where it is)."""
+
+    written: list[Path] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def recover_all(folder: str | Path | None = None) -> Recovery:
     """Recover every interrupted recording in ``folder`` (default: the recordings folder),
-    including those elsewhere that left a pointer there. Returns the MIDI files written."""
+    including those elsewhere that left a pointer there. A journal larger than
+    ``MAX_AUTO_RECOVER_BYTES`` is left for ``perfjam recover JOURNAL`` (said in ``failed``)."""
     folder = Path(folder).expanduser() if folder else recordings_dir()
     journals = {p for p in folder.glob(f"*{JOURNAL_SUFFIX}") if _regular(p)} if folder.is_dir() else set()
     pointers = {pointer: read_pointer(pointer) for pointer in pointers_in(folder)}
     journals |= {journal for journal in pointers.values() if journal is not None and _regular(journal)}
-    recovered, busy = [], set()
+    result, busy = Recovery(), set()
     for journal in sorted(journals):
         try:
+            size = journal.stat().st_size
+            if size > MAX_AUTO_RECOVER_BYTES:
+                result.failed.append(f"{journal}: {size / 1e6:.0f} MB, too large to rebuild at start: "
+                                     f"`perfjam recover {journal}` rebuilds it")
+                continue
             path = recover(journal)
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            result.failed.append(failure_line(journal, exc))
             continue
         if path is None:
             busy.add(journal)
         else:
-            recovered.append(path)
+            result.written.append(path)
     for pointer, journal in pointers.items():
         if journal is not None and journal not in busy and not os.path.lexists(journal):
             pointer.unlink(missing_ok=True)
-    return recovered
+    return result
+
+
+def failure_line(journal: Path, exc: BaseException) -> str:
+    """Why a journal's take could not be rebuilt, in one line (the journal is kept)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = "the disk is full"
+    elif isinstance(exc, OSError):
+        why = exc.strerror or str(exc)
+    else:
+        why = str(exc).removeprefix(f"{journal} ").removeprefix(f"{journal}: ")
+    return f"{journal}: cannot rebuild its take: {why}; the journal is kept"
 
 
 # --- `perfjam recover` ------------------------------------------------------------------------------
@@ -103,28 +125,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Rebuild the takes of the journals and folders given (default: the recordings folder);
+    exit 1 when a journal could not be used (each said in one line; it is kept)."""
     # The default folder may not exist yet (nothing was ever recorded): nothing to recover then.
     paths = args.paths or [p for p in [recordings_dir()] if p.exists()]
-    recovered: list[Path] = []
+    done = Recovery()
     status = 0
     for path in paths:
-        try:
-            if path.is_dir():
-                recovered += recover_all(path)
-            elif path.is_file():
+        if path.is_dir():
+            found = recover_all(path)
+            done.written += found.written
+            done.failed += found.failed
+        elif path.is_file():
+            try:
                 result = recover(path)
-                if result is None:
-                    print(f"perfjam recover: {path} is still being recorded", file=sys.stderr)
-                else:
-                    recovered.append(result)
+            except (OSError, ValueError) as exc:
+                done.failed.append(failure_line(path, exc))
+                continue
+            if result is None:
+                print(f"perfjam recover: {path} is still being recorded", file=sys.stderr)
             else:
-                print(f"perfjam recover: no such file or folder: {path}", file=sys.stderr)
-                status = 1
-        except (OSError, ValueError) as exc:
-            print(f"perfjam recover: {exc}", file=sys.stderr)
+                done.written.append(result)
+        else:
+            print(f"perfjam recover: no such file or folder: {path}", file=sys.stderr)
             status = 1
-    for path in recovered:
+    for line in done.failed:
+        print(f"perfjam recover: {line}", file=sys.stderr)
+    for path in done.written:
         print(f"recovered {path}")
-    if not recovered and status == 0:
+    if not done.written and not done.failed and status == 0:
         print("nothing to recover")
-    return status
+    return 1 if done.failed else status

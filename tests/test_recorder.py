@@ -124,12 +124,12 @@ def test_recover_all_finds_journals_here_and_through_pointers_and_never_overwrit
     record_and_crash(elsewhere / "a.mid")
     assert len(list((recordings / ".pending").glob("*.ptr"))) == 1
     (recordings / "a.mid").write_bytes(b"an older file")
-    recovered = recover_all()
+    recovered = recover_all().written
     assert sorted(recovered) == sorted([recordings / "a-recovered.mid", elsewhere / "a.mid"])
     assert (recordings / "a.mid").read_bytes() == b"an older file"
     assert notes_of(mido.MidiFile(elsewhere / "a.mid").tracks[1]) == [(10, 11, 60, 90)]
     assert not list((recordings / ".pending").glob("*.ptr"))
-    assert recover_all() == []
+    assert recover_all().written == []
 
 
 def test_perfjam_recover_command(tmp_path, recordings, capsys):

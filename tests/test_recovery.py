@@ -82,11 +82,11 @@ def test_a_pointer_this_app_did_not_sign_is_not_followed(folder, tmp_path):
     (pending / "wrong-key.ptr").write_text(f"{journal}\n{'0' * 64}\n")
     before = snapshot(tmp_path, folder)
 
-    assert recover_all(folder) == []
+    assert recover_all(folder).written == []
     assert snapshot(tmp_path, folder) == before and journal.exists()
 
     signed = write_pointer(folder, journal)  # what the recorder writes for a take outside the folder
-    assert recover_all(folder) == [elsewhere / "take.mid"]
+    assert recover_all(folder).written == [elsewhere / "take.mid"]
     assert not journal.exists() and not signed.exists()
 
 
@@ -97,7 +97,7 @@ def test_a_pointer_signed_with_another_users_key_is_not_followed(folder, tmp_pat
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "another-user"))
     write_pointer(folder, journal)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "this-user"))
-    assert recover_all(folder) == [] and journal.exists()
+    assert recover_all(folder).written == [] and journal.exists()
 
 
 def test_links_fifos_and_folders_in_the_folder_are_never_followed_nor_waited_on(folder, tmp_path):
@@ -114,7 +114,7 @@ def test_links_fifos_and_folders_in_the_folder_are_never_followed_nor_waited_on(
     before = snapshot(tmp_path, folder)
 
     started = time.monotonic()
-    recovered = recover_all(folder)
+    recovered = recover_all(folder).written
     assert time.monotonic() - started < 10
     assert recovered == [folder / "a-recovered.mid"]
     assert snapshot(tmp_path, folder) == before and victim.read_text() == "keep me\n"

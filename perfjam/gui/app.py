@@ -212,13 +212,17 @@ def recover_recordings(folder: Path, messages: Messages) -> None:
     try:
         from perfjam.recovery import recover_all
 
-        recovered = recover_all(folder)
+        recovery = recover_all(folder)
     except Exception as exc:  # recovery must never stop the app from opening
         messages.append(Message("Could not recover the takes a crash interrupted; their journals stay in "
                                 f"{folder}.", "warning", str(exc)))
         return
-    for path in recovered:
+    for path in recovery.written:
         messages.append(Message(f"Recovered an interrupted recording: {path}", "info"))
+    if recovery.failed:
+        count = len(recovery.failed)
+        messages.append(Message(f"Could not recover {count} interrupted take(s); their journals stay in "
+                                f"{folder}.", "warning", "\n".join(recovery.failed)))
 
 
 def recordings_folder(given: Path | None = None) -> Path:
