@@ -25,6 +25,7 @@ from perfjam.live.realtime import above_this_thread
 _perf = time.perf_counter
 MISSING_PORT_RETRY_S = 2.0  # after a MIDI API error, before trying to list ports again
 RETURN_CHECK_S = 0.02  # a port that went away: a quick check for its return this often
+MALFORMED_REPORT_S = 10.0  # malformed input messages are reported at most this often
 NOT_REALTIME_JACK = (
     "JACK runs without realtime scheduling: on a busy computer it misses cycles (audio dropouts, "
     "and without --sync MIDI messages dropped or doubled). Start JACK with realtime scheduling "
@@ -58,11 +59,28 @@ class EnginePorts:
         self.next_probe_s = 0.0
         self.warned_not_realtime = False
         self.doubles_of_closed_inputs = 0
+        self.malformed_of_closed_inputs = 0
+        self.malformed_reported, self.next_malformed_report_s = 0, 0.0
 
     @property
     def doubled_note_ons(self) -> int:
         """Note-ons the inputs of this run dropped as delivered twice (midi_io.DoubledNoteOns)."""
         return self.doubles_of_closed_inputs + (self.input.doubled_note_ons if self.input else 0)
+
+    @property
+    def malformed_messages(self) -> int:
+        """Messages the inputs of this run dropped as not well formed (midi_io.kinds.well_formed)."""
+        return self.malformed_of_closed_inputs + (self.input.malformed if self.input else 0)
+
+    def _report_malformed(self, now: float) -> None:
+        """A warning when the input dropped malformed messages: at once, then at most every
+        ``MALFORMED_REPORT_S`` while more come (the AI plays on: they are never played)."""
+        count = self.malformed_messages
+        if count > self.malformed_reported and now >= self.next_malformed_report_s:
+            self.malformed_reported, self.next_malformed_report_s = count, now + MALFORMED_REPORT_S
+            self.on_error(f"MIDI input {self.in_name}: {count} malformed message{'s' if count > 1 else ''} "
+                          "ignored so far (data bytes over 127 or wrong lengths: a faulty MIDI interface or "
+                          "program?)", "warning")
 
     # --- opening -------------------------------------------------------------------------------------
     def open_input(self, name: str | None, virtual: bool, raise_errors: bool = False) -> None:
@@ -74,6 +92,7 @@ class EnginePorts:
             quiesce()
             self.input.close()
             self.doubles_of_closed_inputs += self.input.doubled_note_ons
+            self.malformed_of_closed_inputs += self.input.malformed
             self.input = None
         if name:
             self.input = self._open(midi_io.MidiInput, name, virtual, INPUT_CLIENT, raise_errors)
@@ -171,6 +190,7 @@ class EnginePorts:
         if port is not None and (full or port.state == "disconnected"):
             if port.check(quick=not full) and port.connected:
                 port.panic()  # whatever was left sounding on the device before it went away
+        self._report_malformed(now)
         gone = any(p is not None and p.state == "disconnected" for p in (self.input, self.output))
         self._find_missing(now, full, idle)
         return RETURN_CHECK_S if gone else self.hotplug_interval_s

@@ -1,0 +1,59 @@
+"""What a keyboard (or a faulty interface, or a buggy MIDI program) sends never stops the AI: a
+message with a data byte over 127 or a wrong length is dropped at the input, counted and reported
+once. Real JACK ports, a real FluidSynth, the real engine."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from perfjam.engine import ErrorReport
+from perfjam.midi_io.kinds import well_formed
+
+pytestmark = pytest.mark.jack
+
+MALFORMED = [
+    (0x90, 200, 90),  # a pitch over 127
+    (0x90, 60, 200),  # a velocity over 127
+    (0xB0, 7, 255),  # a controller value over 127
+    (0xE0, 130, 64),  # a pitch bend byte over 127
+    (0x90, 60),  # a note-on cut short
+    (0xC0, 5, 7),  # a program change with two data bytes
+]
+TOO_LONG = (0x80, 60, 0, 0)  # (rtmidi refuses to send it)
+
+
+def test_well_formed_messages_have_their_kinds_length_and_data_bytes_under_128():
+    for message in [(0x90, 60, 90), (0x80, 60, 0), (0xB0, 64, 127), (0xE0, 0, 64), (0xC0, 5), (0xD0, 90),
+                    (0xF8,), (0xF2, 1, 2), (0xF0, 1, 2, 0xF7)]:
+        assert well_formed(message), message
+    for message in [*MALFORMED, TOO_LONG, (60, 90), (0xF8, 1), (0xF4,), (0xF0, 1, 200, 0xF7), (0xF0, 1)]:
+        assert not well_formed(message), message
+
+
+def _errors(engine) -> list[ErrorReport]:
+    return [r for r in engine.drain_reports() if isinstance(r, ErrorReport)]
+
+
+def test_malformed_messages_are_dropped_counted_and_never_stop_the_ai(jam_rig, engine_models):
+    synth = jam_rig.synth()
+    engine = jam_rig.engine(engine_models["dense"], synth=synth, mode="duet", note_reports=False)
+    jam_rig.play([(60, 0.1, 0.1)])
+    assert jam_rig.wait_for(lambda: jam_rig.notes(), 5.0), "the AI plays"
+    for _ in range(5):
+        for message in MALFORMED:
+            jam_rig.send(*message)
+            time.sleep(0.005)
+    jam_rig.play([(64, 0.1, 0.1)])  # a real note among them is played and heard
+    burst_end = time.perf_counter()
+    assert jam_rig.wait_for(lambda: engine.stats()["malformed_midi_dropped"] == 5 * len(MALFORMED), 5.0)
+    assert jam_rig.wait_for(lambda: any(t > burst_end + 0.5 and on for t, _p, on in jam_rig.notes()), 5.0), \
+        "the AI plays on after the burst"
+    status = engine.status()
+    assert status.playing and status.state == "playing"
+    assert [(n.pitch, n.is_on) for n in engine.heard() if n.source == "human"] == [(60, True), (60, False),
+                                                                                   (64, True), (64, False)]
+    errors = [e for e in _errors(engine) if "malformed" in e.message or e.message.startswith("engine")]
+    assert len(errors) == 1 and errors[0].level == "warning", errors
+    assert "malformed messages ignored so far" in errors[0].message
