@@ -1,11 +1,13 @@
 """What a keyboard (or a faulty interface, or a buggy MIDI program) sends never stops the AI: a
 message with a data byte over 127 or a wrong length is dropped at the input, counted and reported
-once. Real JACK ports, a real FluidSynth, the real engine."""
+once; All Notes Off / All Sound Off end the human's notes in the key state, the synth and the take.
+Real JACK ports, a real FluidSynth, the real engine."""
 
 from __future__ import annotations
 
 import time
 
+import mido
 import pytest
 
 from perfjam.engine import ErrorReport
@@ -57,3 +59,37 @@ def test_malformed_messages_are_dropped_counted_and_never_stop_the_ai(jam_rig, e
     errors = [e for e in _errors(engine) if "malformed" in e.message or e.message.startswith("engine")]
     assert len(errors) == 1 and errors[0].level == "warning", errors
     assert "malformed messages ignored so far" in errors[0].message
+
+
+@pytest.mark.parametrize("cc", [123, 120])
+def test_all_notes_off_from_the_keyboard_ends_the_humans_notes_everywhere(jam_rig, engine_models, tmp_path,
+                                                                         cc):
+    synth = jam_rig.synth()
+    engine = jam_rig.engine(engine_models["dense"], synth=synth, mode="call", gap_ms=300)
+    take = tmp_path / "take.mid"
+    engine.start_recording(take)
+    time.sleep(0.1)
+    for pitch in (60, 64, 67):
+        jam_rig.send(0x90, pitch, 90)
+    assert jam_rig.wait_for(lambda: {(0, 60), (0, 64), (0, 67)} <= synth.sounding_notes(), 2.0)
+    time.sleep(0.3)
+    jam_rig.keyboard._sounding.clear()  # the keyboard's own panic: no note-offs, only the CC
+    off_at = jam_rig.send(0xB0, cc, 0)
+    assert jam_rig.wait_for(lambda: not synth.sounding_notes(), 2.0), "the synth's human notes end"
+    assert jam_rig.wait_for(lambda: engine.status().state == "answering", 3.0), \
+        "the keys are up: the AI answers after the gap (not after the 30-s stuck-key net)"
+    answered_at = time.perf_counter()
+    assert answered_at - off_at < 2.0
+    engine.stop_recording()
+    assert jam_rig.wait_for(take.exists, 10.0)
+    human = mido.MidiFile(take).tracks[1]
+    now, ends, ccs = 0, {}, []
+    for msg in human:
+        now += msg.time
+        if msg.type == "note_off" or msg.type == "note_on" and msg.velocity == 0:
+            ends[msg.note] = now
+        elif msg.type == "control_change":
+            ccs.append((msg.control, now))
+    assert ccs == [(cc, ends[60])], "the CC itself is recorded where the notes end"
+    assert set(ends) == {60, 64, 67} and len(set(ends.values())) == 1
+    assert 250 <= ends[60] <= 1500, f"the chord ends at the CC ({ends[60]} ms), not at the take's end"

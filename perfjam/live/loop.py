@@ -26,7 +26,7 @@ from perfjam.live.audio import AudioKeeper
 from perfjam.live.clock import AiNote, Clock, HeardNote
 from perfjam.live.commands import COMMANDS
 from perfjam.live.keyfollow import KeyFollower
-from perfjam.live.outlets import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, Outlets
+from perfjam.live.outlets import ALL_OFF_CCS, CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, Outlets
 from perfjam.live.pacing import TurnPacer
 from perfjam.live.policy import TurnPolicy
 from perfjam.live.ports import EnginePorts
@@ -201,6 +201,10 @@ class EngineLoop:
     # --- human input ---------------------------------------------------------------------------------
     def on_midi(self, time_s: float, msg) -> None:
         self.events_in += 1
+        if msg[0] & 0xF0 == CONTROL_CHANGE and len(msg) == 3 and msg[1] in ALL_OFF_CCS:
+            for pitch in sorted(self.outlets.human_keys):  # All Notes / Sound Off: the keys are up
+                self.play_human(time_s, (NOTE_OFF | msg[0] & 0x0F, pitch, 0))
+            self.takes.add(time_s, HUMAN, msg)
         self.play_human(time_s, msg)
 
     def play_human(self, time_s: float, msg) -> None:
