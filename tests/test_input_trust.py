@@ -1,7 +1,8 @@
 """What a keyboard (or a faulty interface, or a buggy MIDI program) sends never stops the AI: a
 message with a data byte over 127 or a wrong length is dropped at the input, counted and reported
-once; All Notes Off / All Sound Off end the human's notes in the key state, the synth and the take.
-Real JACK ports, a real FluidSynth, the real engine."""
+once; All Notes Off / All Sound Off end the human's notes in the key state, the synth and the take;
+note-offs of keys that are not down leave the model (and the AI's look-ahead) untouched. Real JACK
+ports, a real FluidSynth, the real engine."""
 
 from __future__ import annotations
 
@@ -93,3 +94,22 @@ def test_all_notes_off_from_the_keyboard_ends_the_humans_notes_everywhere(jam_ri
     assert ccs == [(cc, ends[60])], "the CC itself is recorded where the notes end"
     assert set(ends) == {60, 64, 67} and len(set(ends.values())) == 1
     assert 250 <= ends[60] <= 1500, f"the chord ends at the CC ({ends[60]} ms), not at the take's end"
+
+
+def test_note_offs_of_keys_not_down_leave_the_duets_look_ahead_alone(jam_rig, engine_models):
+    engine = jam_rig.engine(engine_models["dense"], mode="duet", note_reports=False)
+    jam_rig.play([(60, 0.1, 0.1)])
+    assert jam_rig.wait_for(lambda: jam_rig.notes(), 5.0)
+    history = len(engine.history())
+    start = time.perf_counter()
+    for i in range(300):  # a faulty keyboard: 100 note-offs a second for keys that are up
+        jam_rig.send(0x80, 30 + i % 20, 0)
+        time.sleep(0.01)
+    end = time.perf_counter()
+    ons = [t for t, _p, on in jam_rig.notes() if on and start <= t < end]
+    assert len(ons) >= 10, f"the AI kept playing: {len(ons)} notes in {end - start:.1f} s"
+    gaps = [b - a for a, b in zip([start, *ons], [*ons, end], strict=True)]
+    assert max(gaps) < 1.5, f"no freeze: longest silence {max(gaps):.2f} s"
+    assert engine.stats()["events_in"] >= 302 and len(engine.history()) > history
+    assert not [n for n in engine.heard() if n.source == "human" and n.pitch != 60], \
+        "the model heard none of them"

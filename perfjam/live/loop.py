@@ -210,13 +210,15 @@ class EngineLoop:
     def play_human(self, time_s: float, msg) -> None:
         """Thru first: synth and MIDI out, then recording, report, and the model's queue."""
         pedal_was_down = self.outlets.human_pedal_down
+        key_was_down = len(msg) > 1 and msg[1] in self.outlets.human_keys
         if len(msg) < 3 or not self.outlets.human(msg):
             return
         kind = msg[0] & 0xF0
         if kind == NOTE_ON or kind == NOTE_OFF:
             self.thru_latency.add(_perf() - time_s)
-            self.policy.human_note(time_s)
             on = kind == NOTE_ON and msg[2] > 0
+            if on or key_was_down:  # (a note-off of a key not down is no playing)
+                self.policy.human_note(time_s)
             if on and self.follow_key:
                 self.key_follower.note_on(time_s, msg[1], msg[2])
             if self.cfg.note_reports:
