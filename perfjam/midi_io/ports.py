@@ -81,6 +81,11 @@ class _Port:
         """Its JACK server went away: the client is never touched again (``jack_log.keep_forever``)."""
         return self._losses is not None and jack_log.server_losses() != self._losses
 
+    @property
+    def server_gone(self) -> bool:
+        """Its JACK server stopped: this port never works again; open a new one once it is back."""
+        return self._server_lost()
+
     def _lose_server(self) -> bool:
         if self._state != "connected":
             return False
