@@ -289,6 +289,7 @@ class MidiOutput(_Port):
         port_label: str = "out",
     ) -> None:
         self._sounding: set[tuple[int, int]] = set()
+        self._played_on: set[int] = set()  # channels it ever sent a note-on on
         self._last_send_s = -1.0
         super().__init__(port, api, virtual, client_name, port_label)
 
@@ -314,6 +315,7 @@ class MidiOutput(_Port):
         if len(message) == 3 and kind in (NOTE_OFF, NOTE_ON) and message[1] < 0x80:
             if kind == NOTE_ON and message[2] > 0:
                 self._sounding.add((channel, message[1]))
+                self._played_on.add(channel)
             else:
                 self._sounding.discard((channel, message[1]))
         elif len(message) >= 2 and kind == CONTROL_CHANGE and message[1] in (CC_ALL_NOTES_OFF,
@@ -345,10 +347,14 @@ class MidiOutput(_Port):
         self._sounding.clear()
 
     def close(self) -> None:
-        """Releases the notes still on, then closes the port."""
+        """Releases the notes still on and says All Notes Off once more on every channel it played
+        on (a reader that missed the JACK cycle of an earlier panic, as a late client on a server
+        without --sync can, gets this one), then closes the port."""
         if self._state == "connected":
             for channel, pitch in sorted(self._sounding):
                 self.note_off(channel, pitch)
+            for channel in sorted(self._played_on):
+                self.control_change(channel, CC_ALL_NOTES_OFF, 0)
         # python-rtmidi holds the GIL while it closes a JACK client, and a JACK MIDI input of this
         # process with a Python callback needs the GIL to deliver what was just sent: let that
         # arrive first, or the JACK graph stalls until the server's client timeout (0.5 s).
