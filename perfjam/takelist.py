@@ -17,8 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import mido
-
+from perfjam.codec.midifile import load_midi
 from perfjam.journal import AI, HUMAN, JOURNAL_SUFFIX, TRACK_CHANNELS
 
 TAKE_SUFFIXES = (".mid", ".midi")
@@ -54,10 +53,10 @@ def read_take(path: Path, modified: dt.datetime | None = None) -> TakeInfo:
     if modified is None:
         modified = dt.datetime.fromtimestamp(path.stat().st_mtime)
     try:
-        midi = mido.MidiFile(str(path))
+        midi = load_midi(path)  # bounded before mido reads it (a folder may hold anyone's files)
         length_s = float(midi.length)
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        return TakeInfo(path, modified, None, 0, 0, str(exc) or type(exc).__name__)
+        return TakeInfo(path, modified, None, 0, 0, str(exc).removeprefix(f"{path}: ") or type(exc).__name__)
     counts = {HUMAN: 0, AI: 0}
     sides = {channel: side for side, channel in enumerate(TRACK_CHANNELS)}
     for track in midi.tracks:
