@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["app", *argv]
     args = build_parser(argv).parse_args(argv)
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C where a command does not handle it itself: no traceback
+        print(f"\nperfjam {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from perfjam import midi_io
 from perfjam.audio_drivers import add_audio_arguments, audio_settings
+from perfjam.cli_options import MAX_TEMPERATURE, first_problem, seed_problem
 from perfjam.engine import (
     MODES,
     VIRTUAL_INPUT,
@@ -32,11 +33,17 @@ from perfjam.engine import (
     StatusReport,
 )
 from perfjam.generation import PRIMER_MAX_S, PrimerError, load_primer
+from perfjam.live.config import MAX_LOOKAHEAD_MS
 from perfjam.model import DEFAULT_MODEL, ModelError, PerformanceModel
 from perfjam.recorder import Recorder, RecordingError, recordings_dir
 from perfjam.recovery import recover_all
 
 MODE_NAMES = {**{mode: mode for mode in MODES}, "call-and-response": "call"}
+# (option, low, high, low excluded): every number is checked before anything opens
+JAM_RANGES = (("channel", 1, 16, False), ("temperature", 0.0, MAX_TEMPERATURE, False),
+              ("top_p", 0.0, 1.0, True), ("lookahead_ms", 50.0, MAX_LOOKAHEAD_MS, False),
+              ("gap_ms", 0.0, 60_000.0, False), ("length_s", 0.0, 3600.0, True),
+              ("notes_per_s", 0.0, 100.0, False), ("speed", 0.0, 100.0, True))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +90,10 @@ def status_line(s: StatusReport) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = first_problem(args, JAM_RANGES) or seed_problem(args.seed)
+    if problem:
+        print(f"perfjam jam: {problem}", file=sys.stderr)
+        return 2
     folders = {recordings_dir().expanduser().absolute()}
     if args.record:
         folders.add(args.record.expanduser().absolute().parent)
@@ -92,11 +103,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"recovered an interrupted recording: {path}", file=sys.stderr)
         for line in recovery.failed:
             print(f"warning: {line}", file=sys.stderr)
-    if not 1 <= args.channel <= 16:
-        print("perfjam jam: --channel must be 1..16", file=sys.stderr)
-        return 2
     try:
         model = PerformanceModel.load(args.model)
+        model.warm_up()  # a model that cannot play (e.g. NaN weights) is refused here, not at start
     except ModelError as exc:
         print(f"perfjam jam: {exc}", file=sys.stderr)
         return 2
