@@ -15,7 +15,7 @@ SUBCOMMANDS = {
     "app": ("perfjam.gui.app", "open the PerfJam window (the default)"),
     "jam": ("perfjam.jam", "run the live engine headless: MIDI in -> model -> synth / MIDI out"),
     "generate": ("perfjam.generate", "generate performances to MIDI (and WAV) files"),
-    "recover": ("perfjam.recorder", "rebuild recordings interrupted by a crash from their journals"),
+    "recover": ("perfjam.recovery", "rebuild recordings interrupted by a crash from their journals"),
     "ports": ("perfjam.midi_io", "list MIDI input and output ports"),
     "install-desktop": ("perfjam.desktop", "add PerfJam to the desktop's menu (--uninstall removes it)"),
 }
@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["app", *argv]
     args = build_parser(argv).parse_args(argv)
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C where a command does not handle it itself: no traceback
+        print(f"\nperfjam {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ Threads and time (see docs/ARCHITECTURE.md, "The live engine"):
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -107,6 +108,7 @@ class Engine:
         self.inbox.put(command)
 
     def set_temperature(self, t: float) -> None:
+        _check_number("temperature", t, 0.0)
         self._put("temperature", float(t))
 
     def set_mode(self, mode: str, primer: str | None = None) -> None:
@@ -115,9 +117,12 @@ class Engine:
         self._put("mode", mode, primer)
 
     def set_response(self, gap_ms: float | None = None, length_s: float | None = None) -> None:
+        _check_number("gap_ms", gap_ms, 0.0)
+        _check_number("length_s", length_s, 0.0, low_open=True)
         self._put("response", gap_ms, length_s)
 
     def set_controls(self, notes_per_s: float | None = None, pitch_histogram=None) -> None:
+        _check_number("notes_per_s", notes_per_s, 0.0)
         histogram = None if pitch_histogram is None else tuple(map(float, pitch_histogram))
         self._put("controls", notes_per_s, histogram)
 
@@ -251,3 +256,9 @@ class Engine:
 
     def status(self) -> StatusReport:
         return self.query(lambda loop: loop.status())
+
+
+def _check_number(name: str, value: float | None, low: float, low_open: bool = False) -> None:
+    """ValueError for a setting that is not a finite number above ``low`` (None: unchanged)."""
+    if value is not None and not (math.isfinite(value) and (value > low if low_open else value >= low)):
+        raise ValueError(f"{name} must be a finite number {'>' if low_open else '>='} {low:g}, got {value!r}")

@@ -22,12 +22,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from perfjam.cli_options import seed_problem
 from perfjam.codec.events import Vocab
 from perfjam.codec.midifile import decode_events, events_to_midi
 from perfjam.controls import PITCH_CLASS_NAMES, SCALES, requested_control, scale_histogram
@@ -42,6 +44,9 @@ from perfjam.generation import (
     primer_requests,
 )
 from perfjam.model import DEFAULT_MODEL, SAMPLING_MODES, ModelError, PerformanceModel, Sampler
+
+MAX_SECONDS = 3600.0  # an hour of music per performance
+MAX_OUTPUTS = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,9 +161,19 @@ def _primer(args: argparse.Namespace, vocab: Vocab) -> list[int]:
     return default_primer(vocab)
 
 
+def bounds_problem(args: argparse.Namespace) -> str | None:
+    """No runaway: at most ``MAX_SECONDS`` per performance and ``MAX_OUTPUTS`` of them; seeds >= 0."""
+    if args.seconds > MAX_SECONDS or args.num_outputs > MAX_OUTPUTS:
+        return f"at most --seconds {MAX_SECONDS:g} and --num-outputs {MAX_OUTPUTS}"
+    return seed_problem(args.seed, args.num_outputs)
+
+
 def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.seconds) and args.seconds > 0) or args.num_outputs < 1:
         print("generate: --seconds must be a number > 0 and --num-outputs >= 1", file=sys.stderr)
+        return 2
+    if problem := bounds_problem(args):
+        print(f"generate: {problem}", file=sys.stderr)
         return 2
     if not math.isfinite(args.temperature) or args.temperature < 0:
         print("generate: --temperature must be a number >= 0", file=sys.stderr)
@@ -188,14 +203,15 @@ def run(args: argparse.Namespace) -> int:
     control = _controls(args, model, primer)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=args.out).close()  # a read-only folder is refused before generating
     except OSError as exc:
-        print(f"generate: cannot create the output folder {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"generate: cannot write into {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     stamp = time.strftime("%Y%m%d-%H%M%S")
     desc = f"generating {args.num_outputs} x {args.seconds:g} s"
     bar = _progress_bar(args.seconds * args.num_outputs, desc)
     written: list[Path] = []
-    failure: ModelError | None = None
+    failure: BaseException | None = None
     try:
         for i in range(args.num_outputs):
             sampler = Sampler(None if args.seed is None else args.seed + i)
@@ -207,10 +223,21 @@ def run(args: argparse.Namespace) -> int:
                 failure = exc
                 break
             path = args.out / f"{model.info.name}-{stamp}-{i + 1:02d}.mid"
-            events_to_midi(events, model.info.vocab).save(str(path))
+            try:
+                events_to_midi(events, model.info.vocab).save(str(path))
+            except OSError as exc:  # e.g. the disk filled up
+                failure = OSError(f"cannot write {path}: {exc.strerror or exc}")
+                break
             written.append(path)
+    except KeyboardInterrupt:  # Ctrl-C: what was written stays, without a traceback
+        failure = KeyboardInterrupt()
     finally:
         bar.close()
+    if isinstance(failure, KeyboardInterrupt):
+        for path in written:
+            print(path)
+        print(f"generate: interrupted; {len(written)} of {args.num_outputs} written", file=sys.stderr)
+        return 130
     if failure is not None:
         print(f"generate: {failure}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from perfjam import midi_io
 from perfjam.audio_drivers import add_audio_arguments, audio_settings
+from perfjam.cli_options import MAX_TEMPERATURE, first_problem, seed_problem
 from perfjam.engine import (
     MODES,
     VIRTUAL_INPUT,
@@ -33,10 +34,17 @@ from perfjam.engine import (
 )
 from perfjam.follow import LOUDNESS
 from perfjam.generation import PRIMER_MAX_S, PrimerError, load_primer
+from perfjam.live.config import MAX_LOOKAHEAD_MS
 from perfjam.model import DEFAULT_MODEL, ModelError, PerformanceModel
-from perfjam.recorder import Recorder, recordings_dir
+from perfjam.recorder import Recorder, RecordingError, recordings_dir
+from perfjam.recovery import recover_all
 
 MODE_NAMES = {**{mode: mode for mode in MODES}, "call-and-response": "call"}
+# (option, low, high, low excluded): every number is checked before anything opens
+JAM_RANGES = (("channel", 1, 16, False), ("temperature", 0.0, MAX_TEMPERATURE, False),
+              ("top_p", 0.0, 1.0, True), ("lookahead_ms", 50.0, MAX_LOOKAHEAD_MS, False),
+              ("gap_ms", 0.0, 60_000.0, False), ("length_s", 0.0, 3600.0, True),
+              ("notes_per_s", 0.0, 100.0, False), ("speed", 0.0, 100.0, True))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,17 +106,22 @@ def status_line(s: StatusReport) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = first_problem(args, JAM_RANGES) or seed_problem(args.seed)
+    if problem:
+        print(f"perfjam jam: {problem}", file=sys.stderr)
+        return 2
     folders = {recordings_dir().expanduser().absolute()}
     if args.record:
         folders.add(args.record.expanduser().absolute().parent)
     for folder in sorted(folders):
-        for path in Recorder.recover_all(folder):
+        recovery = recover_all(folder)
+        for path in recovery.written:
             print(f"recovered an interrupted recording: {path}", file=sys.stderr)
-    if not 1 <= args.channel <= 16:
-        print("perfjam jam: --channel must be 1..16", file=sys.stderr)
-        return 2
+        for line in recovery.failed:
+            print(f"warning: {line}", file=sys.stderr)
     try:
         model = PerformanceModel.load(args.model)
+        model.warm_up()  # a model that cannot play (e.g. NaN weights) is refused here, not at start
     except ModelError as exc:
         print(f"perfjam jam: {exc}", file=sys.stderr)
         return 2
@@ -151,15 +164,21 @@ def run(args: argparse.Namespace) -> int:
     from perfjam.live.realtime import raise_priority
     from perfjam.midi_io import MidiError
 
+    recorder = None
     try:
+        if args.record:  # refused now, not after a session that wrote nothing
+            recorder = Recorder(args.record.expanduser().absolute(), speed=args.speed)
+            recorder.open()
         engine.start()
-    except MidiError as exc:
+    except (MidiError, RecordingError) as exc:
         print(f"perfjam jam: {exc}", file=sys.stderr)
+        if recorder is not None:
+            recorder.abandon()
         if synth is not None:
             synth.close()
         return 2
-    if args.record:
-        engine.start_recording(args.record.expanduser().absolute())
+    if recorder is not None:
+        engine.start_recording(recorder)
     # This thread touches the GIL 5 times a second; preempted while holding it, it would hold
     # the engine thread up: it gets the engine's priority (see docs/ARCHITECTURE.md).
     raise_priority(config.realtime_priority)
@@ -177,9 +196,17 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
         if synth is not None:
             synth.close()
-    if args.record:
-        print(f"recording: {args.record}")
-    return 0
+    return 0 if recorder is None else _report_take(recorder)
+
+
+def _report_take(recorder: Recorder) -> int:
+    """``recording: PATH`` and 0 when the take was written, else one line saying why and 1."""
+    if recorder.result is not None:
+        print(f"recording: {recorder.result}")
+        return 0
+    reason = recorder.error or "it was still being finished when the engine stopped"
+    print(f"perfjam jam: the take was not written: {reason}", file=sys.stderr)
+    return 1
 
 
 def _show_reports(engine: Engine, last_line: str, printed: float, tty: bool, final: bool = False):

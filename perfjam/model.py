@@ -39,6 +39,8 @@ DEFAULT_MODEL = "perfjam-dynamics"
 MODEL_SUFFIX = ".onnx"
 FORMAT_VERSION = "1"
 REQUIRED_METADATA = ("perfjam_format", "vocab", "vocab_size", "layers", "hidden", "control_size")
+# The largest state a model may declare (a few MB of buffers); the shipped ones are 2 x 512.
+MAX_LAYERS, MAX_HIDDEN, MAX_CONTROL_SIZE = 16, 8192, 1024
 
 
 class ModelError(Exception):
@@ -159,8 +161,10 @@ def _parse_info(path: Path, metadata: Mapping[str, str]) -> ModelInfo:
         raise ModelError(
             f"{path}: vocab_size {vocab_size} does not match vocabulary {vocab.name!r} ({vocab.size})"
         )
-    if layers < 1 or hidden < 1 or control_size < 0:
-        raise ModelError(f"{path}: invalid sizes layers={layers} hidden={hidden} control_size={control_size}")
+    if not (1 <= layers <= MAX_LAYERS and 1 <= hidden <= MAX_HIDDEN
+            and 0 <= control_size <= MAX_CONTROL_SIZE):
+        raise ModelError(f"{path}: invalid sizes layers={layers} hidden={hidden} control_size={control_size} "
+                         f"(at most {MAX_LAYERS} layers of {MAX_HIDDEN}, {MAX_CONTROL_SIZE} controls)")
     return ModelInfo(
         name=metadata.get("name") or path.name.removesuffix(MODEL_SUFFIX),
         path=path,
@@ -206,14 +210,15 @@ def _check_signature(session: ort.InferenceSession, info: ModelInfo) -> None:
             )
         for arg in actual:
             element_type, shape = expected[arg.name]
-            # Symbolic dimensions (strings/None) are accepted; numeric ones must match.
+            # Static dimensions only, equal to the metadata's: the state buffers are sized from it,
+            # so a graph with symbolic dimensions could declare any size (hidden=2e8: 6 GB).
             dims_ok = len(arg.shape) == len(shape) and all(
-                not isinstance(d, int) or d == want for d, want in zip(arg.shape, shape, strict=True)
+                isinstance(d, int) and d == want for d, want in zip(arg.shape, shape, strict=True)
             )
             if arg.type != element_type or not dims_ok:
                 raise ModelError(
                     f"{info.path}: {kind} {arg.name!r} is {arg.type} {arg.shape}, "
-                    f"expected {element_type} {shape}"
+                    f"expected {element_type} {shape} (static)"
                 )
 
 

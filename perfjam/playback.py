@@ -16,7 +16,8 @@ from typing import Any
 
 import mido
 
-from perfjam.recorder import AI, HUMAN, TRACK_CHANNELS
+from perfjam.codec.midifile import load_midi
+from perfjam.journal import AI, HUMAN, TRACK_CHANNELS
 
 PLAYBACK_CHANNELS = (2, 3)  # the synth's channels for a take's human and AI sides
 PEDAL_CCS = frozenset({64, 66, 67})  # sustain, sostenuto, soft
@@ -70,12 +71,12 @@ class TakePlayer:
     # --- the playback thread -----------------------------------------------------------------
     def _run(self) -> None:
         try:
-            midi = mido.MidiFile(str(self.path))
+            midi = load_midi(self.path)  # bounded before mido reads it
             self.length_s = float(midi.length)
             self._prepare()
             self._play(midi)
         except Exception as exc:  # a file mido cannot read, a closed synth: say so, never crash
-            self.error = str(exc) or type(exc).__name__
+            self.error = str(exc).removeprefix(f"{self.path}: ") or type(exc).__name__
         finally:
             self._release()
 

@@ -1,5 +1,4 @@
-"""Session recording: a journal on disk while recording, a type-1 MIDI file at the end, crash
-recovery; also the ``perfjam recover`` subcommand (``add_arguments`` / ``run``).
+"""Session recording: a journal on disk while recording, a type-1 MIDI file at the end.
 
 While recording, the engine thread only appends ``(time_s, track, message)`` to a deque
 (``Recorder.add``); a small writer thread turns them into journal lines every
@@ -9,46 +8,34 @@ thread build the MIDI file from the journal (so nothing of the session is kept i
 child process (seconds of Python for a long session would hold the GIL against the engine
 thread), written atomically, then the journal is deleted.
 
-The journal, ``FILE.mid.journal`` beside the target: a header line
-``PERFJAM-JOURNAL 1 {"path": ..., "started": ...}`` then one line per MIDI message,
-``<ms> <track> <byte> <byte> ...`` (ms since the recording started, track 0 = Human, 1 = AI).
-The writer holds an exclusive ``flock`` on it, so recovery never touches a live recording.
+The journal's format and the MIDI file are ``perfjam.journal``'s. The writer holds an exclusive
+``flock`` on the journal, so recovery (``perfjam.recovery``) never touches a live recording.
 A recording outside the recordings folder leaves a pointer in ``FOLDER/.pending`` so that
-``Recorder.recover_all(FOLDER)`` (run at app start) finds it wherever it is.
-
-The MIDI file: type 1, ticks_per_beat 500 at tempo 500000 (1 tick = 1 ms), a tempo track, then
-"Human" (channel 1) and "AI" (channel 2) tracks; every note-on gets its note-off.
+``perfjam.recovery.recover_all(FOLDER)`` (run at app start) finds it wherever it is.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
 import datetime as dt
+import errno
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterable
 from pathlib import Path
 
-import mido
+from perfjam.filelock import lock_fd_exclusive
+from perfjam.journal import AI, HUMAN, MAGIC, TRACK_CHANNELS, finish, free_take_path, journal_path_for
+from perfjam.pointers import write_pointer
 
-from perfjam.codec.midifile import TEMPO_US_PER_BEAT, TICKS_PER_BEAT
-from perfjam.filelock import lock_exclusive
+__all__ = ["AI", "HUMAN", "TRACK_CHANNELS", "Recorder", "RecordingError", "default_recording_path",
+           "journal_path_for", "normal_priority", "recordings_dir"]
 
 ENV_RECORDINGS = "PERFJAM_RECORDINGS"
 DEFAULT_RECORDINGS = "~/Music/PerfJam"
-JOURNAL_SUFFIX = ".journal"
-POINTER_DIR = ".pending"
-MAGIC = "PERFJAM-JOURNAL 1"
-TRACK_NAMES = ("Human", "AI")
-TRACK_CHANNELS = (0, 1)
-HUMAN, AI = 0, 1
-MAX_JOURNAL_MS = 0x0FFFFFFF  # the longest MIDI delta time (74 hours): a later time is damage
 
 
 def recordings_dir() -> Path:
@@ -67,11 +54,6 @@ def default_recording_path(folder: str | Path | None = None) -> Path:
     return path
 
 
-def journal_path_for(path: str | Path) -> Path:
-    path = Path(path)
-    return path.with_name(path.name + JOURNAL_SUFFIX)
-
-
 class Recorder:
     """One recording. ``start()``, ``add()`` from the engine thread, then ``stop()``/``wait()``."""
 
@@ -86,27 +68,62 @@ class Recorder:
         self._queue: collections.deque = collections.deque()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._file = None
+        self._fd: int | None = None  # the journal, locked while it is written
         self.start_s = 0.0
         self.error: str | None = None
         self.result: Path | None = None
+        self.notices: list[str] = []  # what the user must know (the take moved), said once each
         self.events = 0
 
     # --- engine thread -----------------------------------------------------------------------
-    def start(self, start_s: float | None = None) -> None:
-        """Open the journal (OSError if it cannot be written) and start the writer thread."""
-        self.start_s = time.perf_counter() if start_s is None else start_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.journal_path, "w", encoding="ascii")  # noqa: SIM115 - closed by the writer
-        lock_exclusive(self._file)
+    def open(self) -> None:
+        """Claim the journal: ``RecordingError`` (an OSError, one line) when the take cannot be
+        recorded there: the path is a folder, the folder cannot be written, another PerfJam is
+        recording to it (its journal is locked: it is left untouched), or an interrupted take's
+        journal is there (``perfjam recover`` rebuilds it first). Nothing is truncated: the
+        journal is locked before anything is written to it."""
+        if self._fd is not None:
+            return
+        if self.path.is_dir():
+            raise RecordingError(f"cannot record to {self.path}: it is a folder")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.journal_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:
+            raise RecordingError(f"cannot record to {self.path}: {exc.strerror or exc}") from None
+        try:
+            lock_fd_exclusive(fd)
+        except OSError:
+            os.close(fd)
+            raise RecordingError(f"{self.path} is being recorded by another PerfJam (its journal is "
+                                 "locked); choose another file") from None
+        if os.fstat(fd).st_size > 0:
+            os.close(fd)
+            raise RecordingError(f"{self.journal_path} holds an interrupted take: `perfjam recover` "
+                                 "rebuilds it; choose another file meanwhile")
         header = {"path": str(self.path), "started": dt.datetime.now().isoformat(timespec="seconds")}
-        self._file.write(f"{MAGIC} {json.dumps(header)}\n")  # flushed by the writer thread
+        try:
+            _write_all(fd, f"{MAGIC} {json.dumps(header)}\n".encode("ascii"))
+        except OSError as exc:
+            os.close(fd)
+            self.journal_path.unlink(missing_ok=True)
+            raise RecordingError(f"cannot record to {self.path}: {exc.strerror or exc}") from None
+        self._fd = fd
+
+    def abandon(self) -> None:
+        """Give up a journal ``open``-ed but never started (nothing was recorded): it is removed."""
+        if self._fd is not None and self._thread is None:
+            self.journal_path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def start(self, start_s: float | None = None) -> None:
+        """Open the journal (``open``, if not done yet) and start the writer thread."""
+        self.open()
+        self.start_s = time.perf_counter() if start_s is None else start_s
         if self.pointer_folder.resolve() != self.path.parent.resolve():
             try:
-                folder = self.pointer_folder / POINTER_DIR
-                folder.mkdir(parents=True, exist_ok=True)
-                self._pointer = folder / f"{uuid.uuid4().hex}.ptr"
-                self._pointer.write_text(str(self.journal_path) + "\n")
+                self._pointer = write_pointer(self.pointer_folder, self.journal_path)
             except OSError:
                 self._pointer = None
         self._thread = threading.Thread(target=self._run, name="perfjam-recorder", daemon=True)
@@ -141,9 +158,56 @@ class Recorder:
             ms = max(0, int(round((time_s - start) * scale)))
             lines.append(f"{ms} {track} {' '.join(str(b) for b in message)}\n")
         if lines:
-            self._file.write("".join(lines))
-            self._file.flush()
+            _write_all(self._fd, "".join(lines).encode("ascii"))
             self.events += len(lines)
+
+    def _kept(self) -> str:
+        if not self.journal_path.exists():
+            return "nothing was kept: its journal was removed and could not be moved"
+        return f"{self.journal_path} is kept: `perfjam recover` rebuilds the take"
+
+    def _sync(self) -> None:
+        """To disk; a journal no longer where it was (its folder removed) goes on elsewhere."""
+        os.fsync(self._fd)
+        try:
+            on_disk = os.stat(self.journal_path)
+        except FileNotFoundError:
+            on_disk = None
+        mine = os.fstat(self._fd)
+        if on_disk is None or (on_disk.st_dev, on_disk.st_ino) != (mine.st_dev, mine.st_ino):
+            self._relocate()
+
+    def _relocate(self) -> None:
+        """The journal was removed (with its folder) or moved away while recording: what it holds
+        is copied from the open file into a new journal in the recordings folder, where the take
+        goes on and is finished (said in ``notices``)."""
+        gone = self.path
+        folder = recordings_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        moved = Recorder(free_take_path(folder / gone.name, "rescued", with_journal=True), self.speed,
+                         pointer_folder=folder)
+        moved.open()
+        try:
+            offset, size = 0, os.fstat(self._fd).st_size
+            while offset < size:
+                chunk = os.pread(self._fd, min(1 << 20, size - offset), offset)
+                if not chunk:
+                    break
+                start = chunk.find(b"\n") + 1 if offset == 0 else 0  # the new journal has its own header
+                offset += len(chunk)
+                _write_all(moved._fd, chunk[start:])
+            os.fsync(moved._fd)
+        except OSError:
+            moved.abandon()
+            raise
+        os.close(self._fd)
+        self._fd, moved._fd = moved._fd, None
+        self.path, self.journal_path = moved.path, moved.journal_path
+        if self._pointer is not None:
+            self._pointer.unlink(missing_ok=True)
+            self._pointer = None
+        self.notices.append(f"recording {gone}: its folder was removed during the take; the take goes on "
+                            f"in {self.path}")
 
     def _run(self) -> None:
         # Started from the engine thread, this thread keeps its (real-time) priority: preempted
@@ -151,71 +215,55 @@ class Recorder:
         # every flush; the MIDI file is built by a child process at normal priority.
         last_sync = time.monotonic()
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            os.fsync(self._fd)
             while not self._stop.wait(self.flush_interval_s):
                 self._drain()
                 if time.monotonic() - last_sync >= 1.0:
-                    os.fsync(self._file.fileno())
+                    self._sync()
                     last_sync = time.monotonic()
             self._drain()
-            os.fsync(self._file.fileno())
-            self.result = _finish_elsewhere(self.journal_path, self.path)
-        except Exception as exc:  # disk full, folder removed, ...: the journal stays for recovery
-            self.error = f"recording {self.path}: {exc}"
+            self._sync()
+        except OSError as exc:  # the take stops; what the journal holds is kept for recovery
+            minutes, seconds = divmod(int(self.elapsed_s(time.perf_counter())), 60)
+            stopped = f"recording stopped at {minutes}:{seconds:02d}"
+            self.error = (f"recording {self.path}: {_why(exc)}: {stopped}; "
+                          f"what was recorded until then: {self._kept()}"
+                          + _ONCE_THERE_IS_ROOM.get(exc.errno, ""))
+        else:
+            try:
+                self.result = _finish_elsewhere(self.journal_path, self.path)
+            except Exception as exc:
+                room = _ONCE_THERE_IS_ROOM.get(getattr(exc, "errno", None), "")
+                self.error = (f"recording {self.path}: the take could not be written ({_why(exc)}); its "
+                              f"journal: {self._kept()}{room}")
         finally:
-            if self._file is not None:
-                self._file.close()  # releases the lock
+            os.close(self._fd)  # releases the lock
             if self._pointer is not None and self.result is not None:
                 self._pointer.unlink(missing_ok=True)
 
-    # --- recovery ----------------------------------------------------------------------------------
-    @staticmethod
-    def recover(journal: str | Path) -> Path | None:
-        """Rebuild the MIDI file of an interrupted recording; None if it is still being written."""
-        journal = Path(journal)
-        with open(journal, "r+", encoding="ascii", errors="replace") as f:
-            try:
-                lock_exclusive(f)
-            except OSError:
-                return None  # a live recording
-            header = _read_header(journal, f.readline())
-            target = Path(header.get("path") or str(journal)[: -len(JOURNAL_SUFFIX)])
-            if target.exists():
-                n = 1
-                candidate = target.with_name(f"{target.stem}-recovered.mid")
-                while candidate.exists():
-                    n += 1
-                    candidate = target.with_name(f"{target.stem}-recovered{n}.mid")
-                target = candidate
-            return _finish(journal, target)
 
-    @staticmethod
-    def recover_all(folder: str | Path | None = None) -> list[Path]:
-        """Recover every interrupted recording in ``folder`` (default: the recordings folder),
-        including those elsewhere that left a pointer there. Returns the MIDI files written."""
-        folder = Path(folder).expanduser() if folder else recordings_dir()
-        journals = set(folder.glob(f"*{JOURNAL_SUFFIX}")) if folder.is_dir() else set()
-        pointers = sorted((folder / POINTER_DIR).glob("*.ptr")) if (folder / POINTER_DIR).is_dir() else []
-        for pointer in pointers:
-            target = Path(pointer.read_text().strip())
-            if target.exists():
-                journals.add(target)
-        recovered, busy = [], set()
-        for journal in sorted(journals):
-            try:
-                path = Recorder.recover(journal)
-            except (OSError, ValueError):
-                continue
-            if path is None:
-                busy.add(journal)
-            else:
-                recovered.append(path)
-        for pointer in pointers:
-            target = Path(pointer.read_text().strip())
-            if target not in busy and not target.exists():
-                pointer.unlink(missing_ok=True)
-        return recovered
+class RecordingError(OSError):
+    """A take that cannot be recorded where asked; the message is one line naming the file."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "cannot record"
+
+
+_ONCE_THERE_IS_ROOM = {errno.ENOSPC: " once there is room", errno.EDQUOT: " once there is room"}
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    return str(exc) or type(exc).__name__
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def normal_priority() -> None:
@@ -229,171 +277,22 @@ def normal_priority() -> None:
         pass
 
 
-def _read_header(journal: Path, line: str) -> dict:
-    if not line.startswith(MAGIC):
-        raise ValueError(f"{journal} is not a PerfJam journal")
-    try:
-        return json.loads(line[len(MAGIC):].strip() or "{}")
-    except json.JSONDecodeError:
-        return {}
-
-
-def read_journal(journal: str | Path) -> list[tuple[int, int, tuple[int, ...]]]:
-    """(ms, track, message) of every complete line; a torn last line is skipped, and so is a
-    damaged line (not numbers, a track other than 0/1, a byte outside 0..255, a time outside
-    0..``MAX_JOURNAL_MS``): the events around the damage are kept."""
-    events = []
-    with open(journal, encoding="ascii", errors="replace") as f:
-        _read_header(Path(journal), f.readline())
-        for line in f:
-            if not line.endswith("\n"):
-                break
-            parts = line.split()
-            try:
-                ms, track, *data = (int(p) for p in parts)
-            except ValueError:
-                continue
-            valid = 0 <= ms <= MAX_JOURNAL_MS and track in (HUMAN, AI) and data
-            if valid and all(0 <= b <= 255 for b in data):
-                events.append((ms, track, tuple(data)))
-    return events
-
-
-def build_midi(events: Iterable[tuple[int, int, tuple[int, ...]]]) -> mido.MidiFile:
-    """Journal events -> the type-1 file; notes balanced, sustain lifted at the end."""
-    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
-    tempo = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=TEMPO_US_PER_BEAT, time=0),
-                            mido.MetaMessage("end_of_track", time=0)])
-    midi.tracks.append(tempo)
-    by_track: list[list] = [[], []]
-    end = 0
-    for seq, (ms, track, data) in enumerate(events):
-        by_track[track].append((ms, seq, data))
-        end = max(end, ms)
-    for track, timeline in enumerate(by_track):
-        midi.tracks.append(_track(TRACK_NAMES[track], TRACK_CHANNELS[track], sorted(timeline), end))
-    return midi
-
-
-def _track(name: str, channel: int, timeline: list, end: int) -> mido.MidiTrack:
-    """Notes still open at the end (a stop or a crash) end with the recording. A pitch's notes
-    never overlap: a re-strike ends the open note first (off, then on), a note lasts at least
-    1 ms where the next strike of its pitch leaves room, and one left no time at all (struck
-    again in the same ms) is dropped: a file never holds two note-ons of a pitch without an off."""
-    out: list[tuple[int, int, int, mido.Message]] = []  # (tick, order, seq, message)
-    notes: dict[int, list[list[int]]] = {}  # pitch -> [on_ms, on_seq, velocity, off_ms, off_seq]
-    open_at: dict[int, list[int]] = {}
-    pedal_down = False
-    for ms, seq, data in timeline:
-        kind = data[0] & 0xF0
-        if kind in (0x80, 0x90) and len(data) >= 3:
-            pitch = data[1] & 0x7F
-            is_on = kind == 0x90 and (data[2] & 0x7F) > 0
-            note = open_at.pop(pitch, None)
-            if note is not None:  # a note-off, or a re-strike: the open note ends first
-                note[3], note[4] = ms, seq
-            if is_on:
-                open_at[pitch] = note = [ms, seq, data[2] & 0x7F, -1, 1 << 60]
-                notes.setdefault(pitch, []).append(note)
-        elif kind == 0xB0 and len(data) >= 3:
-            if data[1] == 64:
-                pedal_down = data[2] >= 64
-            out.append((ms, 1, seq, mido.Message("control_change", channel=channel,
-                                                   control=data[1] & 0x7F, value=data[2] & 0x7F)))
-        elif kind == 0xE0 and len(data) >= 3:
-            value = ((data[2] & 0x7F) << 7 | (data[1] & 0x7F)) - 8192
-            out.append((ms, 1, seq, mido.Message("pitchwheel", channel=channel, pitch=value)))
-    last = end
-    for pitch, same in notes.items():
-        for i, (on_ms, on_seq, velocity, off_ms, off_seq) in enumerate(same):
-            if off_ms < 0:  # still open at the end
-                off_ms = max(end, on_ms + 1)
-                last = max(last, off_ms)
-            else:
-                off_ms = max(off_ms, on_ms + 1)  # a note lasts at least 1 ms if it can...
-            if i + 1 < len(same):
-                off_ms = min(off_ms, same[i + 1][0])  # ...but never over the next strike
-            if off_ms <= on_ms:
-                continue  # struck again in the same ms: nothing of it can be heard
-            out.append((on_ms, 1, on_seq, _note(channel, pitch, True, velocity)))
-            out.append((off_ms, 0, off_seq, _note(channel, pitch, False, 0)))
-    if pedal_down:
-        out.append((last, 2, 1 << 60, mido.Message("control_change", channel=channel, control=64, value=0)))
-    out.sort(key=lambda item: item[:3])
-    track = mido.MidiTrack()
-    track.append(mido.MetaMessage("track_name", name=name, time=0))
-    track.append(mido.Message("program_change", channel=channel, program=0, time=0))
-    now = 0
-    for tick, _order, _seq, message in out:
-        track.append(message.copy(time=tick - now))
-        now = tick
-    track.append(mido.MetaMessage("end_of_track", time=0))
-    return track
-
-
-def _note(channel: int, pitch: int, on: bool, velocity: int) -> mido.Message:
-    return mido.Message("note_on" if on else "note_off", channel=channel, note=pitch, velocity=velocity)
-
-
 def _finish_elsewhere(journal: Path, target: Path) -> Path:
-    """``_finish`` in a child process: building a long session's MIDI file is seconds of Python
+    """``perfjam.journal.finish`` in a child process: building a long session's MIDI file is seconds of Python
     that would otherwise hold the GIL against the engine thread. In-process if that fails."""
     package_root = str(Path(__file__).resolve().parent.parent)
     paths = [package_root, os.environ.get("PYTHONPATH")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    code = "import sys; from pathlib import Path; from perfjam.recorder import _finish, normal_priority; " \
-           "normal_priority(); _finish(Path(sys.argv[1]), Path(sys.argv[2]))"
+    code = "import sys; from pathlib import Path; from perfjam.journal import finish; " \
+           "from perfjam.recorder import normal_priority; " \
+           "normal_priority(); finish(Path(sys.argv[1]), Path(sys.argv[2]))"
     try:
         done = subprocess.run([sys.executable, "-c", code, str(journal), str(target)], env=env,
                               capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.SubprocessError):
-        return _finish(journal, target)
+        return finish(journal, target)
     if done.returncode != 0 or not target.exists():
-        return _finish(journal, target)
+        return finish(journal, target)
     return target
 
 
-def _finish(journal: Path, target: Path) -> Path:
-    """Journal -> MIDI file (written atomically), then the journal is removed."""
-    midi = build_midi(read_journal(journal))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    midi.save(str(tmp))
-    os.replace(tmp, target)
-    journal.unlink(missing_ok=True)
-    return target
-
-
-# --- `perfjam recover` ------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", type=Path,
-                        help=f"journals ({'*.mid' + JOURNAL_SUFFIX}) or folders (default: ${ENV_RECORDINGS}, "
-                        f"else {DEFAULT_RECORDINGS})")
-
-
-def run(args: argparse.Namespace) -> int:
-    # The default folder may not exist yet (nothing was ever recorded): nothing to recover then.
-    paths = args.paths or [p for p in [recordings_dir()] if p.exists()]
-    recovered: list[Path] = []
-    status = 0
-    for path in paths:
-        try:
-            if path.is_dir():
-                recovered += Recorder.recover_all(path)
-            elif path.is_file():
-                result = Recorder.recover(path)
-                if result is None:
-                    print(f"perfjam recover: {path} is still being recorded", file=sys.stderr)
-                else:
-                    recovered.append(result)
-            else:
-                print(f"perfjam recover: no such file or folder: {path}", file=sys.stderr)
-                status = 1
-        except (OSError, ValueError) as exc:
-            print(f"perfjam recover: {exc}", file=sys.stderr)
-            status = 1
-    for path in recovered:
-        print(f"recovered {path}")
-    if not recovered and status == 0:
-        print("nothing to recover")
-    return status

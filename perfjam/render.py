@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import mido
 import numpy as np
 
+from perfjam.codec.midifile import load_midi
 from perfjam.synth import MIDI_CHANNELS, SynthError, check_channel, load_into, new_fluid, select_program
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,9 @@ def render_midi_to_wav(
 ) -> RenderResult:
     """Render a MIDI file (all tracks, tempo map, pedal, program changes) offline to a WAV."""
     try:
-        midi = mido.MidiFile(str(midi_path))
+        midi = load_midi(midi_path)  # bounded before mido reads it
     except (OSError, EOFError, ValueError) as exc:
-        raise SynthError(f"cannot read MIDI file {midi_path}: {exc}") from exc
+        raise SynthError(f"cannot read MIDI file {exc}") from exc
     actions: list[_Action] = []
     time_s = 0.0
     for index, msg in enumerate(midi):  # merged tracks, delta times in seconds

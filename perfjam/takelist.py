@@ -3,7 +3,7 @@
 A take is a ``*.mid`` / ``*.midi`` file of the folder (hidden files, the ``.journal`` of a
 recording in progress and the recorder's temporary files are not takes). Each is described by its
 date (the file's modification time: when the recording ended), its length and its note counts on
-the human and the AI side (the recorder's channels, ``perfjam.recorder.TRACK_CHANNELS``). Reading a
+the human and the AI side (the recorder's channels, ``perfjam.journal.TRACK_CHANNELS``). Reading a
 file is remembered by (path, size, mtime), so listing a folder again reads only new files.
 Renaming never overwrites another file.
 """
@@ -17,9 +17,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import mido
-
-from perfjam.recorder import AI, HUMAN, JOURNAL_SUFFIX, TRACK_CHANNELS
+from perfjam.codec.midifile import load_midi
+from perfjam.journal import AI, HUMAN, JOURNAL_SUFFIX, TRACK_CHANNELS
 
 TAKE_SUFFIXES = (".mid", ".midi")
 MAX_NAME_CHARS = 120  # a take's name (without .mid) a file system always takes
@@ -54,10 +53,10 @@ def read_take(path: Path, modified: dt.datetime | None = None) -> TakeInfo:
     if modified is None:
         modified = dt.datetime.fromtimestamp(path.stat().st_mtime)
     try:
-        midi = mido.MidiFile(str(path))
+        midi = load_midi(path)  # bounded before mido reads it (a folder may hold anyone's files)
         length_s = float(midi.length)
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        return TakeInfo(path, modified, None, 0, 0, str(exc) or type(exc).__name__)
+        return TakeInfo(path, modified, None, 0, 0, str(exc).removeprefix(f"{path}: ") or type(exc).__name__)
     counts = {HUMAN: 0, AI: 0}
     sides = {channel: side for side, channel in enumerate(TRACK_CHANNELS)}
     for track in midi.tracks:

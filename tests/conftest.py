@@ -11,6 +11,20 @@ import jackd
 import pytest
 
 
+# --- the user's private state (the key recordings' pointers are signed with) ----------------------------
+@pytest.fixture(scope="session", autouse=True)
+def private_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """$XDG_STATE_HOME in a temporary folder for the whole session (and the processes it starts):
+    tests never write into the real home's state."""
+    saved = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield os.environ["XDG_STATE_HOME"]
+    if saved is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = saved
+
+
 # --- JACK ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -67,9 +67,12 @@ def start(name: str, log, sync: bool = True, timeout_s: float = 10.0,
 
 
 def stop(proc: subprocess.Popen) -> None:
+    """Stop a jackd; it may wait its client timeout (5 s) for a client stuck in a --sync cycle. Killed
+    only after that: a killed jackd leaves its slot in JACK's server registry (8 slots per machine:
+    enough of them and no server starts, "Too many servers already active")."""
     proc.terminate()
     try:
-        proc.wait(timeout=5)
+        proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

@@ -53,6 +53,7 @@ def test_an_unplugged_keyboard_lets_its_notes_ring_out(jam_rig, engine_models):
     jam_rig.send(0x90, 60, 100)
     jam_rig.send(0x90, 64, 100)  # sent right before the cable goes: still played, then released
     jam_rig.keyboard._sounding.clear()  # the cable is pulled: no note-offs from the keyboard
+    jam_rig.keyboard._played_on.clear()  # (nor its All Notes Off at close)
     jam_rig.keyboard.close()
     assert jam_rig.wait_for(lambda: engine.status().midi_in_state == "disconnected", 3.0)
     assert jam_rig.wait_for(lambda: not synth.sounding_notes(), 1.0), "the held notes end"

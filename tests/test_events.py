@@ -364,14 +364,16 @@ def test_real_performances_stream_exactly_as_they_encode_offline():
     assert streamed_files
 
 
-def test_pedal_messages_that_change_no_note_are_known_silent():
+def test_pedal_messages_and_note_offs_that_change_no_note_are_known_silent():
     from perfjam.codec.pedal import PedalFolder
 
     folder = PedalFolder()
     down, up, half = (0xB0, 64, 127), (0xB0, 64, 0), (0xB0, 64, 40)
     assert folder.is_silent(down) and folder.is_silent(up) and folder.is_silent(half)
-    assert not folder.is_silent((0x90, 60, 90)) and not folder.is_silent((0x80, 60, 0))
+    assert not folder.is_silent((0x90, 60, 90))
+    assert folder.is_silent((0x80, 60, 0)) and folder.is_silent((0x90, 60, 0)), "a key that is not down"
     folder.take(0.0, (0x90, 60, 90))
+    assert not folder.is_silent((0x80, 60, 0)) and not folder.is_silent((0x90, 60, 0)), "its key is down"
     folder.take(0.1, down)
     folder.take(0.2, (0x80, 60, 0))  # the key goes up under the pedal: the note sounds on
     assert folder.is_silent(down), "the pedal going (further) down changes nothing"

@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 from perfjam.cli import main
 from perfjam.codec.events import VOCAB_DYNAMICS
 from perfjam.codec.midifile import MidiFileError, encode_midi
-from perfjam.recorder import MAGIC, Recorder, journal_path_for, read_journal
+from perfjam.journal import MAGIC, journal_path_for, read_journal
+from perfjam.recorder import Recorder
+from perfjam.recovery import recover
 
 FUZZ = settings(max_examples=100, deadline=timedelta(seconds=5), database=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -187,7 +189,7 @@ def test_recovery_keeps_every_complete_event_before_the_damage(workdir, journal_
     expected = _events_of(journal_lines[:intact])
 
     assert read_journal(journal)[:intact] == expected
-    assert Recorder.recover(journal) == target and not journal.exists()
+    assert recover(journal) == target and not journal.exists()
     recovered = _note_ons(mido.MidiFile(target))
     assert {(track, ms, data[1]) for ms, track, data in expected if data[0] & 0xF0 == 0x90} <= recovered
 
@@ -198,7 +200,7 @@ def test_recovery_skips_a_line_with_an_impossible_time(workdir):
     journal.write_text(f"{MAGIC} {json.dumps({'path': str(target)})}\n"
                        "0 0 144 60 90\n-5 0 144 62 90\n99999999999 1 144 64 90\n300 0 128 60 0\n")
     assert read_journal(journal) == [(0, 0, (144, 60, 90)), (300, 0, (128, 60, 0))]
-    Recorder.recover(journal)
+    recover(journal)
     assert _note_ons(mido.MidiFile(target)) == {(0, 0, 60)}
     assert mido.MidiFile(target).length == pytest.approx(0.3, abs=0.002)
 

@@ -118,6 +118,22 @@ def test_a_remembered_soundfont_that_no_longer_loads_warns_once(harness, tmp_pat
     assert not any("SoundFont" in t for t in second.window.banner.history)
 
 
+def test_a_remembered_model_and_soundfont_that_were_deleted_are_said_once(harness, tmp_path):
+    path = tmp_path / "gone.ini"
+    saved = Settings(path)
+    saved.model, saved.soundfont = str(tmp_path / "deleted.onnx"), str(tmp_path / "deleted.sf2")
+    saved.sync()
+    first = harness(model=None, settings_path=path)
+    said = first.window.banner.history
+    assert any("Could not open the model deleted.onnx: playing with" in t for t in said), said
+    assert any("Could not use the SoundFont deleted.sf2: playing with" in t for t in said), said
+    assert first.startup.model is not None and first.startup.synth is not None  # played on
+    first.close()
+    assert Settings(path).model is None and Settings(path).soundfont is None
+    second = harness(model=None, settings_path=path)
+    assert not any("deleted" in t for t in second.window.banner.history)
+
+
 def _long_take(path: Path, seconds: int = 40) -> Path:
     import mido
 

@@ -23,8 +23,8 @@ import test_gui_layout  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
+from perfjam.journal import AI, HUMAN, build_midi  # noqa: E402
 from perfjam.playback import PLAYBACK_CHANNELS  # noqa: E402
-from perfjam.recorder import AI, HUMAN, build_midi  # noqa: E402
 from perfjam.takelist import TakeIndex  # noqa: E402
 
 harness = test_gui_app.harness  # the window on a real engine, built as `perfjam` builds it

@@ -15,8 +15,8 @@ import jackd
 import mido
 import pytest
 
+from perfjam.journal import JOURNAL_SUFFIX
 from perfjam.live.ports import NOT_REALTIME_JACK
-from perfjam.recorder import JOURNAL_SUFFIX
 
 pytestmark = pytest.mark.jack
 ROOT = Path(__file__).resolve().parents[1]

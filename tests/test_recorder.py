@@ -8,14 +8,9 @@ import mido
 import pytest
 
 from perfjam import cli
-from perfjam.recorder import (
-    JOURNAL_SUFFIX,
-    Recorder,
-    build_midi,
-    journal_path_for,
-    read_journal,
-    recordings_dir,
-)
+from perfjam.journal import JOURNAL_SUFFIX, build_midi, journal_path_for, read_journal
+from perfjam.recorder import Recorder, recordings_dir
+from perfjam.recovery import recover, recover_all
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +70,7 @@ def test_the_journal_is_flushed_at_least_once_a_second_while_recording(tmp_path)
         time.sleep(1.0)
         journal = read_journal(recorder.journal_path)  # what a crash now would leave
         assert journal == [(100, 0, (0x90, 60, 90))]
-        assert Recorder.recover(recorder.journal_path) is None, "a live recording is never recovered"
+        assert recover(recorder.journal_path) is None, "a live recording is never recovered"
     finally:
         recorder.stop()
         recorder.wait(10)
@@ -87,7 +82,7 @@ def test_recover_rebuilds_a_killed_recording_from_its_journal(tmp_path):
         'PERFJAM-JOURNAL 1 {"path": "%s"}\n' % (tmp_path / "crash.mid")
         + "0 0 144 60 90\n10 1 144 64 80\n300 0 128 60 0\n400 0 144 62 70\n450 1 1"  # torn last line
     )
-    path = Recorder.recover(journal)
+    path = recover(journal)
     assert path == tmp_path / "crash.mid" and not journal.exists()
     midi = mido.MidiFile(path)
     assert notes_of(midi.tracks[1]) == [(0, 300, 60, 90), (400, 401, 62, 70)]
@@ -129,12 +124,12 @@ def test_recover_all_finds_journals_here_and_through_pointers_and_never_overwrit
     record_and_crash(elsewhere / "a.mid")
     assert len(list((recordings / ".pending").glob("*.ptr"))) == 1
     (recordings / "a.mid").write_bytes(b"an older file")
-    recovered = Recorder.recover_all()
+    recovered = recover_all().written
     assert sorted(recovered) == sorted([recordings / "a-recovered.mid", elsewhere / "a.mid"])
     assert (recordings / "a.mid").read_bytes() == b"an older file"
     assert notes_of(mido.MidiFile(elsewhere / "a.mid").tracks[1]) == [(10, 11, 60, 90)]
     assert not list((recordings / ".pending").glob("*.ptr"))
-    assert Recorder.recover_all() == []
+    assert recover_all().written == []
 
 
 def test_perfjam_recover_command(tmp_path, recordings, capsys):

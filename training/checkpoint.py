@@ -15,7 +15,9 @@ zero weights for the new inputs, so it behaves as before until training moves th
 
 from __future__ import annotations
 
+import argparse
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -27,6 +29,36 @@ from training.model import ModelConfig, PerformanceRNN
 ARCHITECTURE = ("vocab", "controls", "layers", "hidden", "embedding")
 PER_INVOCATION = ("out", "resume", "run_steps", "session_minutes", "threads", "device", "log_every",
                   "init_from")
+# All a checkpoint may hold besides tensors and plain data (torch.load(weights_only=True) refuses
+# anything else, so a file cannot run code when it is loaded): runs before the RNG states were plain
+# types saved numpy's RNG state as an array, and some saved their arguments as a Namespace.
+SAFE_GLOBALS = (argparse.Namespace, np.ndarray, np.dtype, type(np.dtype(np.uint32)),
+                np._core.multiarray._reconstruct)
+
+
+class CheckpointError(ValueError):
+    """A file that is not a loadable PerfJam training checkpoint; the message is one line naming it."""
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """A training checkpoint's dict, loaded with ``weights_only=True`` and ``SAFE_GLOBALS`` only:
+    ``CheckpointError`` for a file holding anything else (e.g. a pickled call), a truncated or
+    corrupt file, or one without ``config`` and ``model``; FileNotFoundError for a missing one."""
+    try:
+        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+            checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as exc:
+        unsafe = ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(str(path))) or str(exc)[:80]
+        raise CheckpointError(f"{path}: refused: it holds more than weights and plain data "
+                              f"({unsafe})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:  # a truncated or corrupt file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {first})") from None
+    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "model" not in checkpoint:
+        raise CheckpointError(f"{path} is not a PerfJam training checkpoint (needs 'config' and 'model')")
+    return checkpoint
 
 
 def rng_states(device: torch.device) -> dict:
@@ -49,6 +81,22 @@ def restore_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def resume_checkpoint(out: Path) -> tuple[dict, str | None]:
+    """The checkpoint ``--resume`` continues: ``out/last.pt``, or ``out/best.pt`` when last.pt
+    cannot be read (a save cut short by a full disk or a crash), with a line saying so.
+    CheckpointError when neither can be read."""
+    try:
+        return read_checkpoint(out / "last.pt"), None
+    except CheckpointError as exc:
+        last_error = exc
+    try:
+        checkpoint = read_checkpoint(out / "best.pt")
+    except (CheckpointError, FileNotFoundError):
+        raise last_error from None
+    best = out / "best.pt"
+    return checkpoint, f"resume: {last_error}; resuming from {best} (step {checkpoint.get('step')}) instead"
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
@@ -93,7 +141,7 @@ def load_init_weights(path: str, model: PerformanceRNN) -> dict:
     ``model``; returns what the checkpoint records about the source."""
     config = model.config
     if path.endswith(".pt"):
-        source = torch.load(path, map_location="cpu", weights_only=False)
+        source = read_checkpoint(path)
         source_config, weights = ModelConfig.from_dict(source["config"]), source["model"]
         info = {"path": path, "kind": "checkpoint", "step": source.get("step"),
                 "tokens_seen": source.get("tokens_seen")}

@@ -38,6 +38,7 @@ from torch import nn
 
 from perfjam.controls import control_vector, layout_for
 from perfjam.model import FORMAT_VERSION, PerformanceModel
+from training.checkpoint import read_checkpoint
 from training.model import ModelConfig, PerformanceRNN
 from training.validation import describe as describe_scope
 
@@ -69,10 +70,7 @@ class ExportResult:
 
 def load_checkpoint(path: str | Path) -> tuple[PerformanceRNN, dict]:
     """The model (eval mode, CPU) and the raw checkpoint dict."""
-    # weights_only=False: our checkpoints hold numpy RNG states and CLI arguments.
-    checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
-    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "model" not in checkpoint:
-        raise ValueError(f"{path} is not a PerfJam training checkpoint (needs 'config' and 'model')")
+    checkpoint = read_checkpoint(path)  # weights and plain data only: never runs code from the file
     model = PerformanceRNN(ModelConfig.from_dict(checkpoint["config"]))
     model.load_state_dict(checkpoint["model"])
     return model.eval(), checkpoint

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, fields, replace
@@ -49,9 +50,11 @@ from tqdm import tqdm
 from perfjam.codec.events import vocab_by_name
 from perfjam.controls import CONTROL_SIZE, layout_for
 from training.checkpoint import (
+    CheckpointError,
     load_init_weights,
     restore_rng_states,
     resume_changes,
+    resume_checkpoint,
     rng_states,
     save_checkpoint,
 )
@@ -141,7 +144,9 @@ def train(cfg: TrainConfig) -> dict:
     # -- the checkpoint to resume from, and what changed since
     checkpoint = None
     if cfg.resume and (out / "last.pt").exists():
-        checkpoint = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+        checkpoint, fallback = resume_checkpoint(out)  # last.pt, else best.pt (said)
+        if fallback and is_main:
+            print(fallback)
         changes = resume_changes(asdict(cfg), checkpoint.get("train_args", {}))
         if changes and is_main:
             print(f"resume: from step {checkpoint['step']} with changed options: {'; '.join(changes)}")
@@ -396,5 +401,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
     return train(parse_args(argv))
 
 
+def run_command(argv: Sequence[str] | None = None) -> int:
+    """``python -m training.train``: a checkpoint that cannot be used is one line and exit 2;
+    Ctrl-C stops without a traceback and says what --resume will continue from."""
+    cfg = parse_args(argv)
+    try:
+        train(cfg)
+    except CheckpointError as exc:
+        print(f"train: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        last = Path(cfg.out) / "last.pt"
+        kept = f"--resume continues from {last}" if last.exists() else "no checkpoint was saved yet"
+        print(f"\ntrain: interrupted; {kept}", file=sys.stderr)
+        return 130
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command())

@@ -3,15 +3,18 @@ file-level encode/decode of the codec.
 
 A file that cannot be read raises ``MidiFileError`` (a ``ValueError``) whose message names the
 file and the reason in one line (``primer.mid: not a MIDI file (empty)``): missing, a folder,
-empty, truncated, corrupt, a type this codec does not read (type 2: independent sequences; SMPTE
-time division), a tempo of 0, or lasting more than ``MAX_MIDI_S`` (encoding takes one
-TIME_SHIFT per second of it).
+empty, truncated, corrupt, out of the bounds of ``perfjam.codec.smf_bounds`` (size, tracks,
+events, variable-length numbers: checked before mido reads it), a type this codec does not read
+(type 2: independent sequences; SMPTE time division), a tempo of 0, or lasting more than
+``MAX_MIDI_S`` (encoding takes one TIME_SHIFT per second of it).
 """
 
 from __future__ import annotations
 
 import bisect
+import io
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from perfjam.codec.events import (
     step_to_seconds,
 )
 from perfjam.codec.pedal import PedalFolder, TimedNote
+from perfjam.codec.smf_bounds import MAX_MIDI_BYTES, bounds_problem, size_problem
 
 TICKS_PER_BEAT = 500
 TEMPO_US_PER_BEAT = 500_000  # with 500 ticks per beat: one tick = 1 ms
@@ -60,11 +64,14 @@ def load_midi(path_or_file: str | Path | mido.MidiFile) -> mido.MidiFile:
         raise MidiFileError(f"{name}: cannot open: {exc.strerror or _first_line(exc)}") from None
     with f:
         try:
-            if not f.read(len(_MIDI_MAGIC)).startswith(_MIDI_MAGIC):
-                empty = f.tell() == 0
-                raise MidiFileError(f"{name}: not a MIDI file ({'empty' if empty else 'no MThd header'})")
-            f.seek(0)
-            midi = mido.MidiFile(file=f)
+            if problem := size_problem(os.fstat(f.fileno()).st_size):
+                raise MidiFileError(f"{name}: refused: {problem}")
+            data = f.read(MAX_MIDI_BYTES + 1)  # never more than the bound (a file still growing, a pipe)
+            if not data.startswith(_MIDI_MAGIC):
+                raise MidiFileError(f"{name}: not a MIDI file ({'empty' if not data else 'no MThd header'})")
+            if problem := bounds_problem(data):
+                raise MidiFileError(f"{name}: refused: {problem}")
+            midi = mido.MidiFile(file=io.BytesIO(data))
         except MidiFileError:
             raise
         except EOFError:

@@ -7,7 +7,8 @@ notes with ``apply_sustain_control_changes``. ``PedalFolder`` does both as the m
 * Pairing, per message in arrival order: a note-on opens a note (keys of one pitch may overlap:
   two note-ons, then one note-off); a note-off ends every open note of its pitch that began at
   an earlier instant; a note-off at the very instant its pitch's only open notes began removes
-  them (they never sound). A note-off of a pitch with no open note is ignored.
+  them (they never sound). A note-off of a pitch with no open note is ignored (and begins no
+  instant: it changes nothing).
 * Pedal, per *instant* (all messages with the same time): pedal-downs first, then pedal-ups,
   then note-ons, then note-offs, whatever their order within the instant. A pedal-up ends every
   note whose key is up. A note-on while the pedal is down ends the notes of its pitch still
@@ -100,8 +101,8 @@ class PedalFolder:
         kind = data[0] & 0xF0
         if kind == 0x90 and data[2] > 0:
             self._key_down(self._at(time_s), data[1], data[2])
-        elif kind == 0x80 or kind == 0x90:
-            self._key_up(self._at(time_s), data[1])
+        elif (kind == 0x80 or kind == 0x90) and self.keys.get(data[1]):
+            self._key_up(self._at(time_s), data[1])  # (a note-off of a key not down changes nothing)
         elif kind == 0xB0 and data[1] == SUSTAIN_CC and self.sustain:
             instant = self._at(time_s)
             if data[2] >= 64:
@@ -111,11 +112,16 @@ class PedalFolder:
         return out
 
     def is_silent(self, data: Sequence[int]) -> bool:
-        """Whether ``take``-ing this message can change no note: a sustain message that is a
-        pedal down (it holds only what is released later), or a pedal up while the pedal holds
-        no note. A continuous pedal sends such messages every ~20 ms; the live engine takes them
-        without rolling back what the model has generated."""
-        if len(data) < 3 or data[0] & 0xF0 != 0xB0 or data[1] != SUSTAIN_CC:
+        """Whether ``take``-ing this message can change no note: a note-off of a key that is not
+        down, a sustain message that is a pedal down (it holds only what is released later), or a
+        pedal up while the pedal holds no note. A continuous pedal sends such messages every
+        ~20 ms (and a faulty keyboard stray note-offs); the live engine takes them without rolling
+        back what the model has generated."""
+        if len(data) < 3:
+            return False
+        if data[0] & 0xF0 == 0x80 or data[0] & 0xF0 == 0x90 and data[2] == 0:
+            return not self.keys.get(data[1])
+        if data[0] & 0xF0 != 0xB0 or data[1] != SUSTAIN_CC:
             return False
         if not self.sustain or data[2] >= 64:
             return True

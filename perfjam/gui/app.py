@@ -212,15 +212,19 @@ def soundfont_choices(current: str | None, folders: Iterable[str | Path] | None 
 def recover_recordings(folder: Path, messages: Messages) -> None:
     """Rebuild takes that a crash interrupted (their journals are still in the folder)."""
     try:
-        from perfjam.recorder import Recorder
+        from perfjam.recovery import recover_all
 
-        recovered = Recorder.recover_all(folder)
+        recovery = recover_all(folder)
     except Exception as exc:  # recovery must never stop the app from opening
         messages.append(Message("Could not recover the takes a crash interrupted; their journals stay in "
                                 f"{folder}.", "warning", str(exc)))
         return
-    for path in recovered:
+    for path in recovery.written:
         messages.append(Message(f"Recovered an interrupted recording: {path}", "info"))
+    if recovery.failed:
+        count = len(recovery.failed)
+        messages.append(Message(f"Could not recover {count} interrupted take(s); their journals stay in "
+                                f"{folder}.", "warning", "\n".join(recovery.failed)))
 
 
 def recordings_folder(given: Path | None = None) -> Path:
@@ -229,22 +233,38 @@ def recordings_folder(given: Path | None = None) -> Path:
     return given.expanduser() if given is not None else recordings_dir()
 
 
-def close_on_signals(window: Any) -> Any:
+class QuitSignals:
     """Ctrl+C or SIGTERM closes the window as its close button does (recording finalised, notes
-    released). Python only runs signal handlers between bytecodes, so a timer wakes it up."""
-    import signal
+    released), from the moment PerfJam starts: one that comes while the window is still being
+    built (the engine may already play) is kept and closes the window once it is there, where
+    Python's default action would have killed the process with the AI's notes sounding. Python
+    only runs signal handlers between bytecodes, so a timer wakes it up."""
 
-    from PySide6.QtCore import QTimer
+    def __init__(self) -> None:
+        import signal
 
-    def handler(*_: object) -> None:
-        QTimer.singleShot(0, window.close)
+        self.window: Any = None
+        self.requested = False
+        self.timer: Any = None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handler)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
-    timer = QTimer(window)
-    timer.timeout.connect(lambda: None)
-    timer.start(200)
-    return timer
+    def _handler(self, *_: object) -> None:
+        self.requested = True
+        if self.window is not None:
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, self.window.close)
+
+    def attach(self, window: Any) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.window = window
+        self.timer = QTimer(window)
+        self.timer.timeout.connect(lambda: None)
+        self.timer.start(200)
+        if self.requested:  # asked while starting
+            QTimer.singleShot(0, window.close)
 
 
 def build_engine(model: Any, startup: Startup, settings: Settings) -> Any:
@@ -364,13 +384,14 @@ def run(args: argparse.Namespace) -> int:
     from perfjam.gui.identity import DESKTOP_ID, identify
     from perfjam.midi_io import jack_log
 
+    quit_signals = QuitSignals()  # before anything plays
     jack_log.install()  # JACK's messages (e.g. five lines per try while no server runs) are kept, not printed
     app = QApplication.instance() or QApplication([DESKTOP_ID])
     identify(app)
     theme.apply(app)
     window = create_window(args, Settings(args.settings))
     window.show()
-    close_on_signals(window)
+    quit_signals.attach(window)
     if args.record:
         window.transport.record.setChecked(True)
     try:

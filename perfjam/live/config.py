@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from perfjam.follow import LOUDNESS
@@ -13,6 +14,7 @@ VIRTUAL_INPUT = "PerfJam In"
 VIRTUAL_OUTPUT = "PerfJam Out"
 INPUT_CLIENT, OUTPUT_CLIENT = "perfjam-in", "perfjam-out"  # the engine's MIDI client names
 HUMAN_STUCK_NOTE_S = 30.0  # a human key with no note-off this long is released (a lost note-off)
+MAX_LOOKAHEAD_MS = 2000.0  # the look-ahead's memory is bounded whatever is asked (a model state per event)
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,14 @@ class EngineConfig:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         for name in ("lookahead_ms", "reaction_ms", "speed", "max_note_s", "response_length_s",
                      "human_stuck_note_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.temperature < 0 or self.gap_ms < 0 or self.duet_density < 0:
-            raise ValueError("temperature, gap_ms and duet_density must be >= 0")
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise ValueError(f"{name} must be a number > 0, got {getattr(self, name)!r}")
+        if not (self.temperature >= 0 and self.gap_ms >= 0 and math.isfinite(self.temperature + self.gap_ms)):
+            raise ValueError("temperature and gap_ms must be numbers >= 0")
+        if not (self.duet_density >= 0 and math.isfinite(self.duet_density)):
+            raise ValueError(f"duet_density must be a number >= 0, got {self.duet_density!r}")
+        if self.lookahead_ms > MAX_LOOKAHEAD_MS:
+            raise ValueError(f"lookahead_ms must be at most {MAX_LOOKAHEAD_MS:g}, got {self.lookahead_ms!r}")
         if self.loudness not in LOUDNESS:
             raise ValueError(f"loudness must be one of {', '.join(LOUDNESS)}, got {self.loudness!r}")
         for name in ("min_p", "note_min_p"):

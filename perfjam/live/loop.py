@@ -25,7 +25,7 @@ from perfjam.live.accompany import DUET_MAX_NOTE_S, Accompanist
 from perfjam.live.audio import AudioKeeper
 from perfjam.live.clock import AiNote, Clock, HeardNote
 from perfjam.live.commands import COMMANDS
-from perfjam.live.outlets import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, Outlets
+from perfjam.live.outlets import ALL_OFF_CCS, CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND, Outlets
 from perfjam.live.pacing import TurnPacer
 from perfjam.live.policy import TurnPolicy
 from perfjam.live.ports import EnginePorts
@@ -208,6 +208,10 @@ class EngineLoop:
     # --- human input ---------------------------------------------------------------------------------
     def on_midi(self, time_s: float, msg) -> None:
         self.events_in += 1
+        if msg[0] & 0xF0 == CONTROL_CHANGE and len(msg) == 3 and msg[1] in ALL_OFF_CCS:
+            for pitch in sorted(self.outlets.human_keys):  # All Notes / Sound Off: the keys are up
+                self.play_human(time_s, (NOTE_OFF | msg[0] & 0x0F, pitch, 0))
+            self.takes.add(time_s, HUMAN, msg)
         self.play_human(time_s, msg)
 
     def play_human(self, time_s: float, msg) -> None:
@@ -215,13 +219,15 @@ class EngineLoop:
         outlets = self.outlets
         pedal_was_down = outlets.human_pedal_down
         was_silent = not outlets.human_keys and not pedal_was_down
+        key_was_down = len(msg) > 1 and msg[1] in outlets.human_keys
         if len(msg) < 3 or not outlets.human(msg):
             return
         kind = msg[0] & 0xF0
         if kind == NOTE_ON or kind == NOTE_OFF:
             self.thru_latency.add(_perf() - time_s)
             on = kind == NOTE_ON and msg[2] > 0
-            self.policy.human_event(time_s, resumes=on and was_silent)
+            if on or key_was_down:  # (a note-off of a key not down is no playing)
+                self.policy.human_event(time_s, resumes=on and was_silent)
             if on:  # (the followers count in music time)
                 self.steering.human_note_on(self.clock.music_s(time_s), msg[1], msg[2])
             if self.cfg.note_reports:

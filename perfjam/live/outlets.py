@@ -19,6 +19,7 @@ from perfjam.live.ports import EnginePorts
 from perfjam.midi_io.kinds import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, PITCH_BEND
 
 _perf = time.perf_counter
+ALL_OFF_CCS = (midi_io.CC_ALL_SOUND_OFF, midi_io.CC_ALL_NOTES_OFF)  # from the keyboard: its notes end
 
 
 class Outlets:

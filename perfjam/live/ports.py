@@ -21,10 +21,13 @@ from collections.abc import Callable
 from perfjam import midi_io
 from perfjam.live.config import INPUT_CLIENT, OUTPUT_CLIENT, MidiSettings
 from perfjam.live.realtime import above_this_thread
+from perfjam.midi_io import jack_log
 
 _perf = time.perf_counter
 MISSING_PORT_RETRY_S = 2.0  # after a MIDI API error, before trying to list ports again
 RETURN_CHECK_S = 0.02  # a port that went away: a quick check for its return this often
+LOSSES_SETTLE_S = 0.5  # after a JACK server stopped, no port is reopened until its clients all said so
+MALFORMED_REPORT_S = 10.0  # malformed input messages are reported at most this often
 NOT_REALTIME_JACK = (
     "JACK runs without realtime scheduling: on a busy computer it misses cycles (audio dropouts, "
     "and without --sync MIDI messages dropped or doubled). Start JACK with realtime scheduling "
@@ -58,27 +61,50 @@ class EnginePorts:
         self.next_probe_s = 0.0
         self.warned_not_realtime = False
         self.doubles_of_closed_inputs = 0
+        self.malformed_of_closed_inputs = 0
+        self.losses_seen, self.losses_settled_s = -1, 0.0  # JACK server losses (see _find_missing)
+        self.malformed_reported, self.next_malformed_report_s = 0, 0.0
 
     @property
     def doubled_note_ons(self) -> int:
         """Note-ons the inputs of this run dropped as delivered twice (midi_io.DoubledNoteOns)."""
         return self.doubles_of_closed_inputs + (self.input.doubled_note_ons if self.input else 0)
 
+    @property
+    def malformed_messages(self) -> int:
+        """Messages the inputs of this run dropped as not well formed (midi_io.kinds.well_formed)."""
+        return self.malformed_of_closed_inputs + (self.input.malformed if self.input else 0)
+
+    def _report_malformed(self, now: float) -> None:
+        """A warning when the input dropped malformed messages: at once, then at most every
+        ``MALFORMED_REPORT_S`` while more come (the AI plays on: they are never played)."""
+        count = self.malformed_messages
+        if count > self.malformed_reported and now >= self.next_malformed_report_s:
+            self.malformed_reported, self.next_malformed_report_s = count, now + MALFORMED_REPORT_S
+            self.on_error(f"MIDI input {self.in_name}: {count} malformed message{'s' if count > 1 else ''} "
+                          "ignored so far (data bytes over 127 or wrong lengths: a faulty MIDI interface or "
+                          "program?)", "warning")
+
     # --- opening -------------------------------------------------------------------------------------
     def open_input(self, name: str | None, virtual: bool, raise_errors: bool = False) -> None:
         """Close the input and open ``name`` (None: no input). A port not there yet stays
         "disconnected" and is opened when it appears; ``raise_errors``: a MidiError (no usable
         MIDI API) reaches the caller, else it is reported."""
+        if _live(self.input) and (name, virtual) == (self.in_name, self.in_virtual):
+            return  # already open (e.g. the window telling a port choice again after JACK returned)
         self.in_name, self.in_virtual = name, virtual
         if self.input is not None:
             quiesce()
             self.input.close()
             self.doubles_of_closed_inputs += self.input.doubled_note_ons
+            self.malformed_of_closed_inputs += self.input.malformed
             self.input = None
         if name:
             self.input = self._open(midi_io.MidiInput, name, virtual, INPUT_CLIENT, raise_errors)
 
     def open_output(self, name: str | None, virtual: bool, raise_errors: bool = False) -> None:
+        if _live(self.output) and (name, virtual) == (self.out_name, self.out_virtual):
+            return
         self.out_name, self.out_virtual = name, virtual
         if self.output is not None:
             self.output.panic()
@@ -171,35 +197,50 @@ class EnginePorts:
         if port is not None and (full or port.state == "disconnected"):
             if port.check(quick=not full) and port.connected:
                 port.panic()  # whatever was left sounding on the device before it went away
+        self._report_malformed(now)
         gone = any(p is not None and p.state == "disconnected" for p in (self.input, self.output))
         self._find_missing(now, full, idle)
         return RETURN_CHECK_S if gone else self.hotplug_interval_s
 
     def _find_missing(self, now: float, full: bool, idle: bool) -> None:
-        missing_in = self.input is None and self.in_name and not self.in_virtual
-        missing_out = self.output is None and self.out_name and not self.out_virtual
+        """Open the ports that are not there: never found, or dead with their MIDI system (a JACK
+        server that stopped: its clients never work again, so new ones are opened once it is back,
+        virtual ports too). Those are opened at once, the AI playing or not: until then its
+        notes reach nothing."""
+        dead_in, dead_out = _dead(self.input), _dead(self.output)
+        missing_in = self.in_name and (dead_in or self.input is None and not self.in_virtual)
+        missing_out = self.out_name and (dead_out or self.output is None and not self.out_virtual)
         if not (missing_in or missing_out) or not full or now < self.next_probe_s:
             return
+        if dead_in or dead_out:  # every dead client of this process says so (libjack, within ~0.2 s):
+            losses = jack_log.server_losses()  # a port opened before they all did would count
+            if losses != self.losses_seen:  # itself dead too
+                self.losses_seen, self.losses_settled_s = losses, now + LOSSES_SETTLE_S
+            if now < self.losses_settled_s:
+                return
+        idle = idle or dead_in or dead_out
         if self.lister is None:
             if not idle:
                 return
             self.lister = midi_io.PortLister(self.midi.api, "perfjam-watch")
-        try:
-            found_in = missing_in and _listed(self.lister.inputs(), self.in_name, "input")
-            found_out = missing_out and _listed(self.lister.outputs(), self.out_name, "output")
+        try:  # (a listing that works: the MIDI system is there)
+            lister = self.lister  # (each listing runs only when needed: its first opens a client)
+            found_in = missing_in and (_listed(lister.inputs(), self.in_name, "input") or self.in_virtual)
+            found_out = missing_out and (_listed(lister.outputs(), self.out_name, "output")
+                                         or self.out_virtual)
         except Exception as exc:  # no usable MIDI API (e.g. the JACK server stopped)
             self.lister.close()
             self.lister = None
             self.next_probe_s = now + MISSING_PORT_RETRY_S
-            if str(exc) != self.lister_error:
-                self.lister_error = str(exc)
+            if str(exc) != self.lister_error and not (dead_in or dead_out):  # (a stopped server: the
+                self.lister_error = str(exc)  # ports' state says it, and that they come back with it)
                 self.on_error(f"cannot list MIDI ports: {exc}")
             return
         self.lister_error = ""
         if found_in and idle:
-            self.open_input(self.in_name, False)
+            self.open_input(self.in_name, self.in_virtual)
         if found_out and idle:
-            self.open_output(self.out_name, False)
+            self.open_output(self.out_name, self.out_virtual)
 
     # --- state -------------------------------------------------------------------------------------------
     @property
@@ -212,6 +253,14 @@ class EnginePorts:
 
     def output_state(self) -> str:
         return _state(self.output, self.out_name)
+
+
+def _live(port) -> bool:
+    return port is not None and port.connected and not port.server_gone
+
+
+def _dead(port) -> bool:
+    return port is not None and port.server_gone
 
 
 def _state(port, name) -> str:

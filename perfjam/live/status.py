@@ -60,6 +60,7 @@ def run_stats(loop) -> dict:
         "late_examples": list(sender.late_log),
         "events_in": loop.events_in,
         "doubled_note_ons_dropped": loop.ports.doubled_note_ons,  # delivered twice by the MIDI system
+        "malformed_midi_dropped": loop.ports.malformed_messages,  # data bytes over 127, wrong lengths
         "events_out": sender.events_out,
         "model_steps": stream.steps_fed,
         "grammar_violations": stream.grammar_violations,  # events fed the grammar excludes: 0

@@ -25,11 +25,13 @@ class Takes:
             self.current.add(time_s, track, message)
 
     def start(self, path, speed: float, now_s: float) -> str | None:
-        """Start recording to ``path`` (None: a new file in the recordings folder); an error line."""
+        """Start recording to ``path`` (None: a new file in the recordings folder; a ``Recorder``:
+        one its owner opened already, to be told at once when it cannot record); an error line."""
         if self.current is not None:
             return f"already recording to {self.current.path}"
         try:
-            recorder = Recorder(path or default_recording_path(), speed=speed)
+            recorder = path if isinstance(path, Recorder) else Recorder(path or default_recording_path(),
+                                                                        speed=speed)
             recorder.start(now_s)
         except OSError as exc:
             return f"cannot record: {exc}"
@@ -48,6 +50,9 @@ class Takes:
     def check(self) -> list[str]:
         """Errors of the take in progress (it stops) and of takes finished since the last check."""
         errors = []
+        for recorder in [self.current, *self.finishing]:
+            while recorder is not None and recorder.notices:  # e.g. the take moved (its folder was removed)
+                errors.append(recorder.notices.pop(0))
         if self.current is not None and self.current.error:
             errors.append(self.current.error)
             self.current = None
@@ -63,6 +68,7 @@ class Takes:
         errors = []
         for recorder in self.finishing:
             recorder.wait(timeout_s)
+            errors += recorder.notices
             if recorder.error:
                 errors.append(recorder.error)
         self.finishing.clear()

@@ -14,7 +14,7 @@ from perfjam.midi_io import jack_log
 from perfjam.midi_io.apis import MidiPortError, create_client, find_port, port_key
 from perfjam.midi_io.arrival import ArrivalClock
 from perfjam.midi_io.doubles import DoubledNoteOns
-from perfjam.midi_io.kinds import CONTROL_CHANGE, NOTE_OFF, NOTE_ON
+from perfjam.midi_io.kinds import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, well_formed
 
 IGNORABLE_TYPES = ("sysex", "timing", "active_sense")
 _IGNORABLE_STATUS = {"sysex": (0xF0, 0xF7), "timing": (0xF1, 0xF8), "active_sense": (0xFE,)}
@@ -80,6 +80,11 @@ class _Port:
     def _server_lost(self) -> bool:
         """Its JACK server went away: the client is never touched again (``jack_log.keep_forever``)."""
         return self._losses is not None and jack_log.server_losses() != self._losses
+
+    @property
+    def server_gone(self) -> bool:
+        """Its JACK server stopped: this port never works again; open a new one once it is back."""
+        return self._server_lost()
 
     def _lose_server(self) -> bool:
         if self._state != "connected":
@@ -173,6 +178,8 @@ class MidiInput(_Port):
     a tuple of ints. No Python runs on the MIDI system's thread (JACK's process thread), so a
     busy interpreter never makes this client miss a JACK cycle: only the reading waits. A note-on
     the MIDI system delivered twice (``DoubledNoteOns``) is dropped; ``doubled_note_ons`` counts them.
+    A message that is not well formed (a data byte over 127, a wrong length: a faulty interface or
+    program) is dropped too; ``malformed`` counts them.
 
     With an ``inbox``: rtmidi runs a Python callback on the MIDI system's thread that stamps
     ``perf_counter()`` and puts ``(time_s, message)`` (``(tag, time_s, message)`` with a tag)
@@ -206,6 +213,7 @@ class MidiInput(_Port):
         self._clock = ArrivalClock()
         self._doubles = DoubledNoteOns()
         self._empty_s = time.perf_counter()  # when the last poll that found nothing began
+        self.malformed = 0  # messages dropped by ``poll`` as not well formed (midi_io.kinds.well_formed)
         super().__init__(port, api, virtual, client_name, port_label)
 
     def _client_options(self) -> dict[str, Any]:
@@ -250,7 +258,12 @@ class MidiInput(_Port):
                 return None
             message, delta_s = item
             time_s = stamp(delta_s, self._empty_s, now())
-            if message and message[0] not in ignored and not is_double(time_s, message):
+            if not message or message[0] in ignored:
+                continue
+            if not well_formed(message):  # a data byte over 127, a wrong length: never played
+                self.malformed += 1
+                continue
+            if not is_double(time_s, message):
                 return time_s, tuple(message)
 
     def iter_pending(self) -> Iterator[TimedMessage]:
@@ -276,6 +289,7 @@ class MidiOutput(_Port):
         port_label: str = "out",
     ) -> None:
         self._sounding: set[tuple[int, int]] = set()
+        self._played_on: set[int] = set()  # channels it ever sent a note-on on
         self._last_send_s = -1.0
         super().__init__(port, api, virtual, client_name, port_label)
 
@@ -298,9 +312,10 @@ class MidiOutput(_Port):
             return False
         self._last_send_s = time.perf_counter()
         kind, channel = message[0] & 0xF0, message[0] & 0x0F
-        if len(message) >= 3 and kind in (NOTE_OFF, NOTE_ON):
+        if len(message) == 3 and kind in (NOTE_OFF, NOTE_ON) and message[1] < 0x80:
             if kind == NOTE_ON and message[2] > 0:
                 self._sounding.add((channel, message[1]))
+                self._played_on.add(channel)
             else:
                 self._sounding.discard((channel, message[1]))
         elif len(message) >= 2 and kind == CONTROL_CHANGE and message[1] in (CC_ALL_NOTES_OFF,
@@ -332,10 +347,14 @@ class MidiOutput(_Port):
         self._sounding.clear()
 
     def close(self) -> None:
-        """Releases the notes still on, then closes the port."""
+        """Releases the notes still on and says All Notes Off once more on every channel it played
+        on (a reader that missed the JACK cycle of an earlier panic, as a late client on a server
+        without --sync can, gets this one), then closes the port."""
         if self._state == "connected":
             for channel, pitch in sorted(self._sounding):
                 self.note_off(channel, pitch)
+            for channel in sorted(self._played_on):
+                self.control_change(channel, CC_ALL_NOTES_OFF, 0)
         # python-rtmidi holds the GIL while it closes a JACK client, and a JACK MIDI input of this
         # process with a Python callback needs the GIL to deliver what was just sent: let that
         # arrive first, or the JACK graph stalls until the server's client timeout (0.5 s).
