@@ -44,7 +44,9 @@ MODE_NAMES = {**{mode: mode for mode in MODES}, "call-and-response": "call"}
 JAM_RANGES = (("channel", 1, 16, False), ("temperature", 0.0, MAX_TEMPERATURE, False),
               ("top_p", 0.0, 1.0, True), ("lookahead_ms", 50.0, MAX_LOOKAHEAD_MS, False),
               ("gap_ms", 0.0, 60_000.0, False), ("length_s", 0.0, 3600.0, True),
-              ("notes_per_s", 0.0, 100.0, False), ("speed", 0.0, 100.0, True))
+              ("notes_per_s", 0.0, 100.0, False), ("speed", 0.0, 100.0, True), ("min_p", 0.0, 1.0, False),
+              ("note_min_p", 0.0, 1.0, False), ("duet_density", 0.0, 4.0, False),
+              ("answer_cc", 0, 127, False))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: off)")
     parser.add_argument("--min-p", type=float, default=EngineConfig.min_p,
-                        help=f"min-p sampling (default: {EngineConfig.min_p})")
+                        help=f"min-p sampling, every event (default: {EngineConfig.min_p})")
+    parser.add_argument("--note-min-p", type=float, default=EngineConfig.note_min_p,
+                        help=f"min-p sampling among the note-ons only (default: {EngineConfig.note_min_p})")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"model name or .onnx path (default {DEFAULT_MODEL})")
     parser.add_argument("--record", type=Path, metavar="FILE.mid", help="record the session to a MIDI file")
@@ -146,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
             print("perfjam jam: no audio output could be opened; continuing with MIDI only", file=sys.stderr)
     try:
         config = EngineConfig(mode=MODE_NAMES[args.mode], temperature=args.temperature, top_p=args.top_p,
-                              min_p=args.min_p, gap_ms=args.gap_ms, response_length_s=args.length_s,
+                              min_p=args.min_p, note_min_p=args.note_min_p, gap_ms=args.gap_ms,
+                              response_length_s=args.length_s,
                               lookahead_ms=args.lookahead_ms, primer=primer, notes_per_s=args.notes_per_s,
                               follow_density=args.follow_density, follow_key=args.follow_key,
                               loudness=args.loudness, duet_density=args.duet_density,
