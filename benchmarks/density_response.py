@@ -5,11 +5,12 @@
         [--levels 0,0.5,...,6] [--split validation] [--out FILE.json]
 
 Each of ``--excerpts`` 6-s phrases of the split (``benchmarks/partner_data.py``) is continued for
-6 s (``perfjam.generation``, as ``perfjam generate --primer``) with the density input at each
-level (a whole level: one bin; between two: both entries weighted) and the phrase's own pitch
-classes (Key follows me). Reported per level: the notes per second *as played*
-(``perfjam.musicality.onset_rate``) of the continuation, median and quartiles. Measured on the
-validation split: the table chooses what to ask for, so the test split never tunes it.
+6 s (``perfjam.generation``, as ``perfjam generate --primer``, with the app's default temperature
+and note min-p) with the density input at each level (a whole level: one bin; between two: both
+entries weighted) and the phrase's own pitch classes (Key follows me). Reported per level: the
+notes per second *as played* (``perfjam.musicality.onset_rate``) of the continuation, median and
+quartiles. Measured on the validation split: the table chooses what to ask for, so the test split
+never tunes it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from perfjam.controls import NUM_DENSITY_BINS, control_vector, density_input
     from perfjam.generation import generate_events, primer_from_notes, primer_requests
     from perfjam.model import PerformanceModel, Sampler
+    from perfjam.sampling import DEFAULT_NOTE_MIN_P, DEFAULT_TEMPERATURE
 
     model = PerformanceModel.load(args.model)
     if not model.info.has_controls:
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         for level in levels:
             control = control_vector(1.0, histogram, model.info.control_size)
             control[:NUM_DENSITY_BINS] = density_input(level)
-            events = generate_events(model, primer.events, 6.0, sampler=Sampler(100 + i), control=control)
+            events = generate_events(model, primer.events, 6.0, DEFAULT_TEMPERATURE, sampler=Sampler(100 + i),
+                                     control=control, note_min_p=DEFAULT_NOTE_MIN_P)
             notes = [n for n in decode_events(events, vocab) if n.start_s >= primer_s - 1e-9]
             rates[level].append(mu.onset_rate(notes) or 0.0)
         print(f"{i + 1}/{args.excerpts}", file=sys.stderr)

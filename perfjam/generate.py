@@ -44,6 +44,7 @@ from perfjam.generation import (
     primer_requests,
 )
 from perfjam.model import DEFAULT_MODEL, SAMPLING_MODES, ModelError, PerformanceModel, Sampler
+from perfjam.sampling import DEFAULT_NOTE_MIN_P, DEFAULT_TEMPERATURE
 
 MAX_SECONDS = 3600.0  # an hour of music per performance
 MAX_OUTPUTS = 1000
@@ -57,8 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     primer.add_argument("--primer-pitches", metavar="P1,P2,...", help="start from a chord, e.g. 60,64,67")
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="seconds of music generated after the primer (default: 30)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = greedy")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                        help=f"0 = greedy (default: the app's, {DEFAULT_TEMPERATURE:g})")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold in (0, 1]")
+    parser.add_argument("--note-min-p", type=float, default=DEFAULT_NOTE_MIN_P,
+                        help="keep the note-ons with at least this share of the likeliest note-on's "
+                             f"probability (default {DEFAULT_NOTE_MIN_P:g}, the app's; 0: off)")
     parser.add_argument("--min-p", type=float, default=None,
                         help="keep the events with at least this share of the likeliest one's probability")
     parser.add_argument("--grammar-mode", default=None, choices=SAMPLING_MODES,
@@ -181,9 +186,10 @@ def run(args: argparse.Namespace) -> int:
     if args.top_p is not None and not 0.0 < args.top_p <= 1.0:
         print("generate: --top-p must be in (0, 1]", file=sys.stderr)
         return 2
-    if args.min_p is not None and not 0.0 <= args.min_p <= 1.0:
-        print("generate: --min-p must be in [0, 1]", file=sys.stderr)
-        return 2
+    for flag, value in (("--min-p", args.min_p), ("--note-min-p", args.note_min_p)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            print(f"generate: {flag} must be in [0, 1]", file=sys.stderr)
+            return 2
     try:
         model = PerformanceModel.load(args.model)
         primer = _primer(args, model.info.vocab)
@@ -218,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 events = generate_events(model, primer, args.seconds, args.temperature, args.top_p, sampler,
                                          control, _updater(bar), grammar_mode=args.grammar_mode,
-                                         min_p=args.min_p)
+                                         min_p=args.min_p, note_min_p=args.note_min_p or None)
             except ModelError as exc:  # e.g. non-finite logits: a broken model file
                 failure = exc
                 break

@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-midi-out", action="store_true", help="no MIDI output at all")
     parser.add_argument("--mode", default="call", choices=sorted(MODE_NAMES),
                         help="call (answers when you pause), duet (plays along), solo (default: call)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    parser.add_argument("--temperature", type=float, default=EngineConfig.temperature,
+                        help=f"sampling temperature (default {EngineConfig.temperature:g})")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: off)")
     parser.add_argument("--min-p", type=float, default=EngineConfig.min_p,
                         help=f"min-p sampling, every event (default: {EngineConfig.min_p})")

@@ -22,6 +22,11 @@ from perfjam.codec.grammar import (
 )
 
 NO_GRAMMAR = "none"  # sampling without the grammar: only to measure the old behaviour
+# The app's sampling defaults, chosen by measurement (benchmarks/sampling_sweep.py on the default
+# model: of 9 statistics of free play, 8 inside the interquartile range of 30-s windows of the
+# validation split, against 1 at temperature 1.0 untruncated; the model card has the table):
+DEFAULT_TEMPERATURE = 1.1
+DEFAULT_NOTE_MIN_P = 0.1  # min-p among the note-ons only: timing and dynamics as the model has them
 SAMPLING_MODES = (*GRAMMAR_MODES, NO_GRAMMAR)
 _LAYOUTS = {v.size: GrammarLayout.of(v) for v in VOCABS.values()}  # the vocabularies have distinct sizes
 

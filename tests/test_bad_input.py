@@ -24,6 +24,7 @@ from perfjam.generation import (
     primer_from_notes,
 )
 from perfjam.model import ModelError, PerformanceModel, Sampler
+from perfjam.sampling import DEFAULT_NOTE_MIN_P, DEFAULT_TEMPERATURE
 
 pytest.importorskip("torch")
 from training.export_onnx import build_metadata, export_checkpoint, export_model, write_random_checkpoint  # noqa: E402
@@ -218,7 +219,8 @@ def test_generate_reports_a_nan_model_in_one_line(tmp_path, models, capsys):
 def _expected_file(model_path: Path, control: np.ndarray, path: Path) -> bytes:
     model = PerformanceModel.load(model_path)
     primer = default_primer(model.info.vocab)
-    events = generate_events(model, primer, SECONDS, sampler=Sampler(1), control=control)
+    events = generate_events(model, primer, SECONDS, DEFAULT_TEMPERATURE, sampler=Sampler(1), control=control,
+                             note_min_p=DEFAULT_NOTE_MIN_P)  # (what perfjam generate plays by default)
     events_to_midi(events, model.info.vocab).save(str(path))
     return path.read_bytes()
 

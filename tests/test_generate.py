@@ -21,6 +21,7 @@ from perfjam.generation import (
     primer_requests,
 )
 from perfjam.model import PerformanceModel, Sampler
+from perfjam.sampling import DEFAULT_NOTE_MIN_P, DEFAULT_TEMPERATURE
 from perfjam.stats import performance_from_events, performance_stats
 
 pytest.importorskip("torch")
@@ -110,7 +111,8 @@ def test_a_primer_is_continued_at_its_density_and_in_its_key_unless_told_not_to(
         return path.read_bytes()
 
     def expected(control) -> list[int]:
-        return generate_events(model, primer.events, SECONDS, sampler=Sampler(4), control=control)
+        return generate_events(model, primer.events, SECONDS, DEFAULT_TEMPERATURE, sampler=Sampler(4),
+                               control=control, note_min_p=DEFAULT_NOTE_MIN_P)  # (the CLI's defaults)
 
     def encoded(data: bytes) -> list[int]:
         path = tmp_path / "read.mid"

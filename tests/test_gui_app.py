@@ -22,6 +22,7 @@ from perfjam.gui import app as gui_app  # noqa: E402
 from perfjam.gui.keyboard import key_span  # noqa: E402
 from perfjam.gui.settings import Settings  # noqa: E402
 from perfjam.gui.window import Services  # noqa: E402
+from perfjam.sampling import DEFAULT_TEMPERATURE  # noqa: E402
 
 WAIT_MS = 5000
 
@@ -87,7 +88,7 @@ def harness(qtbot, tmp_path, gui_models, monkeypatch):
 
 def test_temperature_slider_and_arrow_keys_change_the_engine(harness, qtbot):
     h = harness()
-    h.status(lambda s: s.temperature == pytest.approx(1.0))
+    h.status(lambda s: s.temperature == pytest.approx(DEFAULT_TEMPERATURE))  # the app's default
     h.window.transport.temperature.setValue(150)
     assert h.window.transport.temperature_value.text() == "1.50"
     h.status(lambda s: s.temperature == pytest.approx(1.5))

@@ -25,6 +25,7 @@ from perfjam.gui import app as gui_app  # noqa: E402
 from perfjam.gui.controls import SidePanel  # noqa: E402
 from perfjam.gui.files import same_file  # noqa: E402
 from perfjam.gui.settings import Settings  # noqa: E402
+from perfjam.sampling import DEFAULT_TEMPERATURE  # noqa: E402
 from perfjam.synth import SHIPPED_SOUNDFONT  # noqa: E402
 
 harness = test_gui_app.harness  # the window on a real engine, built as `perfjam` builds it
@@ -221,10 +222,10 @@ def test_reset_settings_asks_first_then_forgets_everything(harness, qtbot, tmp_p
 
     reset.trigger()
     _top_level_box("Reset settings").button(QMessageBox.StandardButton.Reset).click()
-    assert w.transport.temperature_value_f() == 1.0 and w.transport.mode() == "call"
+    assert w.transport.temperature_value_f() == DEFAULT_TEMPERATURE and w.transport.mode() == "call"
     assert (w.side.gap.value(), w.side.length.value(), w.qwerty.base) == (600, 8, 60)
     assert "Settings reset" in w.banner.messages()[-1].text
-    h.status(lambda s: s.mode == "call" and s.temperature == pytest.approx(1.0))  # the engine follows
+    h.status(lambda s: s.mode == "call" and s.temperature == pytest.approx(DEFAULT_TEMPERATURE))  # (followed)
     fresh = Settings(path)
     assert fresh.model is None and not fresh.midi_input_chosen and fresh.geometry is None
     assert fresh.q.allKeys() == []

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perfjam.gui.settings import DEFAULT_GAP_MS, DEFAULT_TEMPERATURE
+from perfjam.gui.settings import DEFAULT_GAP_MS
+from perfjam.sampling import DEFAULT_TEMPERATURE
 
 # (label, notes per second or None = follow the pianist); one per density bin of perfjam.controls
 DENSITIES: tuple[tuple[str, float | None], ...] = (

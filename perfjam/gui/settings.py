@@ -13,9 +13,9 @@ from PySide6.QtCore import QByteArray, QSettings
 from perfjam.engine import MODES
 from perfjam.follow import LOUDNESS
 from perfjam.gui.qwerty import DEFAULT_BASE, MAX_BASE, MIN_BASE
+from perfjam.sampling import DEFAULT_TEMPERATURE
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
-DEFAULT_TEMPERATURE = 1.0
 GAP_RANGE_MS = (100, 5000)
 DEFAULT_GAP_MS = 600
 LENGTH_RANGE_S = (1.0, 60.0)

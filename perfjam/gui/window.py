@@ -31,12 +31,13 @@ from perfjam.gui.messages import CAPTION_COLOURS, CAPTIONS, MessageBanner
 from perfjam.gui.pianoroll import PianoRollWidget
 from perfjam.gui.ports import PortPickers, PortWatcher
 from perfjam.gui.qwerty import DEFAULT_BASE, QwertyPiano
-from perfjam.gui.settings import DEFAULT_GAP_MS, DEFAULT_LENGTH_S, DEFAULT_TEMPERATURE, Settings
+from perfjam.gui.settings import DEFAULT_GAP_MS, DEFAULT_LENGTH_S, Settings
 from perfjam.gui.statusbar import StatusBar
 from perfjam.gui.steering import Steering
 from perfjam.gui.takes import TakesDialog
 from perfjam.gui.transport import TransportBar
 from perfjam.recorder import default_recording_path, recordings_dir
+from perfjam.sampling import DEFAULT_TEMPERATURE
 
 PENDING_S = 1.5  # how long a click wins over a status report that has not caught up yet
 DEFAULT_SIZE = (1400, 880)  # a first start, or after Reset settings (at most the screen)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from perfjam.follow import LOUDNESS
 from perfjam.generation import MAX_NOTE_S, Primer
+from perfjam.sampling import DEFAULT_NOTE_MIN_P, DEFAULT_TEMPERATURE
 
 MODES = ("call", "duet", "solo")
 VIRTUAL_INPUT = "PerfJam In"
@@ -20,10 +21,11 @@ MAX_LOOKAHEAD_MS = 2000.0  # the look-ahead's memory is bounded whatever is aske
 @dataclass(frozen=True)
 class EngineConfig:
     mode: str = "call"  # "call" | "duet" | "solo"
-    temperature: float = 1.0
+    temperature: float = DEFAULT_TEMPERATURE
     top_p: float | None = None
     min_p: float | None = None  # keep events with at least min_p x the likeliest one's probability
-    note_min_p: float | None = None  # the same among the NOTE_ONs only (never timing or dynamics)
+    note_min_p: float | None = DEFAULT_NOTE_MIN_P  # the same among the NOTE_ONs only (never timing
+    # or dynamics)
     motif_memory: bool = False  # NOTE_ONs mixed with a copy model of what was heard (perfjam.motif)
     lookahead_ms: float = 150.0  # generation runs this far ahead of real time
     reaction_ms: float = 40.0  # the earliest an AI note may follow a human event or a restart
