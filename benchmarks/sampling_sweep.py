@@ -87,7 +87,7 @@ def play(model, settings: dict, samples: int, seconds: float, seed: int) -> dict
     from perfjam.controls import requested_control
     from perfjam.generation import default_primer, generate_events
     from perfjam.model import Sampler
-    from perfjam.motif import MotifMemory
+    from training.motif import MotifMemory
 
     control = requested_control(model.info.control_size)
     described = []

@@ -32,7 +32,6 @@ from perfjam.codec.midifile import MidiFileError, read_notes
 from perfjam.controls import DEFAULT_NOTES_PER_S, requested_control
 from perfjam.follow import KeyFollower, PlayingFollower
 from perfjam.model import NO_GRAMMAR, SAMPLING_MODES, PerformanceModel, Sampler
-from perfjam.motif import MotifMemory
 
 PRIMER_CHORD_S = 0.5  # as Magenta's --primer_pitches: one quarter note at 120 bpm
 PRIMER_VELOCITY = 100
@@ -157,7 +156,7 @@ def generate_events(
     max_note_s: float | None = MAX_NOTE_S,
     grammar_mode: str | None = None,
     min_p: float | None = None,
-    memory: MotifMemory | None = None,
+    memory=None,
     note_min_p: float | None = None,
 ) -> list[int]:
     """The primer followed by sampled events that advance time by ``seconds``.
@@ -170,8 +169,8 @@ def generate_events(
     ``perfjam.model.SAMPLING_MODES``; None takes the model's own (``ModelInfo.grammar_mode``),
     ``"none"`` samples without the grammar (the old behaviour, for measurements).
 
-    ``memory`` (a ``perfjam.motif.MotifMemory``, fresh) hears every NOTE_ON of the primer and of
-    the continuation, and its prediction is mixed into each sampled distribution.
+    ``memory`` (for measurements: a fresh ``training.motif.MotifMemory``) hears every NOTE_ON of
+    the primer and of the continuation, and its prediction is mixed into each sampled distribution.
 
     A note the model holds longer than ``max_note_s`` is released by a NOTE_OFF fed to the model
     (the live engine's rule for AI notes), so no sample holds a note forever.

@@ -3,9 +3,10 @@
 Pure numpy (``perfjam.model`` re-exports ``Sampler``). The grammar (``perfjam.codec.grammar``)
 gives the events that may come next; ``grammar_probabilities`` is the distribution over them the
 app samples from, ``grammar_log_probs`` in the probability domain: a few µs per call.
-``distribution`` is the app's distribution at temperature 1 (grammar, restriction, motif memory:
-what ``training.evaluate`` scores as ``nll_per_event_app``), ``shape`` what the temperature,
-weights, min-p and top-p make of it (what ``Sampler.sample`` draws from).
+``distribution`` is the app's distribution at temperature 1 (grammar, restriction; a ``memory``
+hook for measurements: what ``training.evaluate`` scores as ``nll_per_event_app``), ``shape``
+what the temperature, weights, min-p, note min-p and top-p make of it (what ``Sampler.sample``
+draws from).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def grammar_probabilities(
 def distribution(logits: np.ndarray, mask: np.ndarray | None = None, grammar_mode: str = DEFAULT_GRAMMAR_MODE,
                  restrict: np.ndarray | None = None, memory=None) -> np.ndarray:
     """The app's distribution at temperature 1, before any truncation: the grammar's (or a plain
-    softmax), ``restrict`` applied, a motif ``memory`` (``perfjam.motif.MotifMemory``) mixed in."""
+    softmax), ``restrict`` applied, and a ``memory`` (anything with ``mix(p, on0)``, e.g.
+    ``training.motif.MotifMemory``: measured, not in the app) mixed in."""
     if mask is not None and grammar_mode != NO_GRAMMAR:
         p = grammar_probabilities(logits, mask, grammar_mode)
     else:
@@ -143,8 +145,8 @@ class Sampler:
     disallowed events get zero probability first: the temperature-1 distribution is the
     grammar's (``grammar_probabilities`` in ``grammar_mode``; ``"none"`` ignores the mask). A
     ``restrict`` mask (the caller's own rule, e.g. the live engine's "only the AI's own notes")
-    then removes more events, renormalising plainly; a motif ``memory`` mixes its prediction into
-    the NOTE_ON mass (``perfjam.motif``); then the temperature reshapes the distribution
+    then removes more events, renormalising plainly; a ``memory`` may mix a prediction into the
+    distribution (``distribution``); then the temperature reshapes the distribution
     (p ∝ q^(1/T)); ``weights`` (the caller's preferences, e.g. the duet's "not a
     semitone from the pianist's notes") multiply it; min-p keeps the events with at least
     ``min_p`` times the likeliest one's probability (as Aria's live demo), and top-p the

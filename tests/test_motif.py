@@ -1,11 +1,11 @@
-"""perfjam.motif.MotifMemory: a figure heard before predicts how it goes on, a step higher too."""
+"""training.motif.MotifMemory: a figure heard before predicts how it goes on, a step higher too."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from perfjam.motif import MotifMemory
+from training.motif import MotifMemory
 
 
 def heard(pitches) -> MotifMemory:
@@ -46,7 +46,7 @@ def test_truncate_takes_back_exactly_what_was_added():
 
 
 def test_a_long_stream_is_forgotten_from_the_front(monkeypatch):
-    monkeypatch.setattr("perfjam.motif.MAX_NOTES", 10)
+    monkeypatch.setattr("training.motif.MAX_NOTES", 10)
     memory = heard(range(40, 80))
     assert len(memory.pitches) == 10 and memory.mark() == 40
     fresh = heard(range(70, 80))

@@ -15,8 +15,8 @@ grammar allows (``perfjam.codec.grammar``, from the zero state), the excluded ma
 the model's own mode (``grammar_mode``; ``nll_per_event_by_grammar_mode`` has both modes).
 ``grammar_violations`` counts the scored events the grammar excludes (must be 0; any makes the
 grammar NLL infinite). ``nll_per_event_app`` is the NLL of the distribution the app samples from
-by default before truncation (``perfjam.sampling.distribution``: the grammar, and the motif memory
-if the app's default has it on; ``app_sampling`` says which), and ``truncated_fraction`` the share
+by default before truncation (``perfjam.sampling.distribution``: the grammar; with ``--memory`` the
+motif memory mixed in, ``training.motif``; ``app_sampling`` says which), and ``truncated_fraction`` the share
 of the true next events that the app's default temperature / min-p / top-p would never sample
 (a default that cuts away real music shows up there): scored through ONNX, the app's path (a
 ``.pt`` checkpoint is exported for it with ``--app``). Conditioned models get the controls
@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "default) instead of the file's own controls")
     p.add_argument("--app", action="store_true",
                    help=".pt checkpoints: also score the app's distribution (exported to ONNX for it)")
+    p.add_argument("--memory", action="store_true",
+                   help="score the app's distribution with the motif memory mixed in (training.motif: "
+                        "measured, not in the app)")
     p.add_argument("--sample-stats", action="store_true", help="also compare statistics of generated samples")
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--seconds", type=float, default=30.0)
@@ -176,7 +179,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     sequences = load_eval_sequences(
         vocab, args.midi_dir, args.split_csv, args.split, args.data, args.limit, args.max_events
     )
-    app = AppSampling.app_default()
+    app = dataclasses.replace(AppSampling.app_default(), memory=args.memory)
     app_nll = None
     if torch_model is not None:
         nll = torch_nll(torch_model, sequences, batch_files=args.batch_size, grammar_modes=modes,

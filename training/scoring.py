@@ -27,8 +27,9 @@ GRAMMAR_BLOCK = 4096  # positions scored at once under the grammar (bounds the f
 
 @dataclass(frozen=True)
 class AppSampling:
-    """How the app samples by default: its distribution at temperature 1 (the grammar, the motif
-    memory if on) and how it reshapes and truncates it (``perfjam.live.config.EngineConfig``)."""
+    """How the app samples by default: its distribution at temperature 1 (the grammar; ``memory``:
+    with the motif memory, ``training.motif``, measured and not in the app) and how it reshapes and
+    truncates it (``perfjam.live.config.EngineConfig``)."""
 
     temperature: float = 1.0
     top_p: float | None = None
@@ -41,7 +42,7 @@ class AppSampling:
         from perfjam.live.config import EngineConfig
 
         cfg = EngineConfig()
-        return cls(cfg.temperature, cfg.top_p, cfg.min_p, cfg.motif_memory, cfg.note_min_p)
+        return cls(cfg.temperature, cfg.top_p, cfg.min_p, False, cfg.note_min_p)
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,8 @@ def app_scores(logits: np.ndarray, seq: np.ndarray, vocab: Vocab, mode: str,
     (``perfjam.sampling.distribution``: the grammar in ``mode``, the motif memory hearing the
     file's NOTE_ONs), and how many of those events the app's reshaping and truncation
     (``perfjam.sampling.shape``) would never sample."""
-    from perfjam.motif import MotifMemory
     from perfjam.sampling import distribution, shape
+    from training.motif import MotifMemory
 
     masks = sequence_masks(seq[None, :-1], vocab, known_start=True)[0]
     on0 = vocab.offsets[EventType.NOTE_ON]

@@ -26,7 +26,6 @@ class EngineConfig:
     min_p: float | None = None  # keep events with at least min_p x the likeliest one's probability
     note_min_p: float | None = DEFAULT_NOTE_MIN_P  # the same among the NOTE_ONs only (never timing
     # or dynamics)
-    motif_memory: bool = False  # NOTE_ONs mixed with a copy model of what was heard (perfjam.motif)
     lookahead_ms: float = 150.0  # generation runs this far ahead of real time
     reaction_ms: float = 40.0  # the earliest an AI note may follow a human event or a restart
     gap_ms: float = 600.0  # call: the shortest silence after the human's phrase before the answer

@@ -62,8 +62,7 @@ NEVER = -(10**9)  # the step of the AI's last note-on before it has played any
 
 class _Entry:
     __slots__ = ("seq", "event", "kind", "step_after", "model_state", "logits", "writer_state",
-                 "reader_state", "ai_on_step", "same_step", "history_len", "grammar", "last_on_step", "fed",
-                 "memory_mark")
+                 "reader_state", "ai_on_step", "same_step", "history_len", "grammar", "last_on_step", "fed")
 
 
 class LiveStream:
@@ -91,7 +90,6 @@ class LiveStream:
         self.ai_on_step: dict[int, int] = {}  # sounding AI pitch -> step of its note-on
         self.last_on_step = NEVER  # the step of the AI's last note-on
         self.shaper = None  # optional: .weights(human_sounding, ai_on_step, step) -> array | None
-        self.memory = None  # optional: a perfjam.motif.MotifMemory of every NOTE_ON the model hears
         self.same_step = 0  # generated events since the stream last advanced time
         self.seq = 0
         self.last_sent_seq = -1
@@ -135,8 +133,6 @@ class LiveStream:
     def _feed(self, event: int, control) -> None:
         if not self.grammar.feed(event):
             self.grammar_violations += 1
-        if self.memory is not None and self.on0 <= event < self.on0 + 128:
-            self.memory.note_on(event - self.on0)
         self.logits = self.model.step(event, control)
         self.history.append(event)
         self.steps_fed += 1
@@ -271,7 +267,6 @@ class LiveStream:
         entry.grammar = self.grammar.snapshot()
         entry.last_on_step = self.last_on_step
         entry.fed = not silent
-        entry.memory_mark = self.memory.mark() if self.memory is not None else 0
         kind = self.kinds[event]
         actions = self.reader.feed(event)
         self.writer.observe(event)
@@ -392,7 +387,7 @@ class LiveStream:
         shaper = self.shaper
         weights = shaper.weights(self.human_sounding, self.ai_on_step, step) if shaper is not None else None
         event = sampler.sample(self.logits, temperature, top_p, self.grammar.effective(), self.grammar_mode,
-                               self.restriction(), weights, min_p, self.memory, note_min_p)
+                               self.restriction(), weights, min_p, None, note_min_p)
         shift = self.shift_steps[event]
         if shift and limit is not None and step + shift > limit:
             event = self._shift(limit - step)
@@ -459,8 +454,6 @@ class LiveStream:
         self.ai_on_step = first.ai_on_step
         self.same_step = first.same_step
         self.last_on_step = first.last_on_step
-        if self.memory is not None:
-            self.memory.truncate(first.memory_mark)
         self.grammar.restore(first.grammar)
         del self.history[first.history_len:]
         for _ in range(dropped):
