@@ -50,12 +50,13 @@ LEGACY_CONTROL_LAYOUT = {
 CONTROL_LAYOUT = {**LEGACY_CONTROL_LAYOUT, "no_control": NO_CONTROL_INDEX}
 
 # What the default model plays after a phrase when asked for a density level (a bin; between two
-# bins, both entries weighted): notes per second as played (``perfjam.musicality.onset_rate``),
-# median of 40 six-second continuations of validation-split phrases, the phrase's pitch classes
-# asked for (``python benchmarks/density_response.py``). Monotonic; used to ask for a density.
+# bins, both entries weighted), at the app's default temperature and note min-p: notes per second
+# as played (``perfjam.musicality.onset_rate``), median of 40 six-second continuations of
+# validation-split phrases, the phrase's pitch classes asked for (``python
+# benchmarks/density_response.py``). Monotonic; used to ask for a density.
 DENSITY_RESPONSE = (
-    (0.0, 0.82), (0.5, 1.60), (1.0, 2.12), (1.5, 2.75), (2.0, 3.68), (2.5, 5.33), (3.0, 6.88),
-    (3.5, 8.86), (4.0, 12.66), (4.5, 15.95), (5.0, 19.04), (5.5, 22.01), (6.0, 30.68),
+    (0.0, 1.22), (0.5, 1.47), (1.0, 2.21), (1.5, 2.74), (2.0, 3.33), (2.5, 5.02), (3.0, 6.70),
+    (3.5, 7.89), (4.0, 11.14), (4.5, 13.94), (5.0, 17.38), (5.5, 20.03), (6.0, 25.64),
 )
 
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
