@@ -29,7 +29,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from perfjam.model import PerformanceModel, Sampler
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # training/ runs from the checkout (it is not installed)
+
+from perfjam.model import PerformanceModel, Sampler  # noqa: E402
 
 
 @dataclass(frozen=True)
