@@ -1,7 +1,8 @@
 """The window on real JACK ports (issue 11, §1 and §4): with no keyboard chosen, PerfJam's own
-virtual input "PerfJam In" is there for others to play into; a foot switch (the soft pedal, CC 67)
-answers now; and a JACK server that stops is said plainly, quietly, and once it returns the
-pickers fill again, the keyboard plays again and the sound comes back, without a restart."""
+virtual input "PerfJam In" is there for others to play into; a foot switch chosen to answer now
+(the soft pedal, CC 67, once chosen: by default no pedal answers) answers now; and a JACK server
+that stops is said plainly, quietly, and once it returns the pickers fill again, the keyboard
+plays again and the sound comes back, without a restart."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def test_with_no_keyboard_chosen_others_play_into_perfjam_in(qtbot, tmp_path, gu
             sender.close()
 
 
-def test_the_soft_pedal_answers_now(qtbot, tmp_path, gui_models, jack_server, monkeypatch):
+def test_the_soft_pedal_answers_now_once_chosen_and_not_by_default(qtbot, tmp_path, gui_models, jack_server,
+                                                                   monkeypatch):
     from perfjam import midi_io
 
     monkeypatch.setenv("PERFJAM_RECORDINGS", str(tmp_path))
@@ -65,6 +67,12 @@ def test_the_soft_pedal_answers_now(qtbot, tmp_path, gui_models, jack_server, mo
         window.side.gap.setValue(5000)  # without the pedal: a long pause before any answer
         wait_status(qtbot, window, lambda s: s.midi_in_state == "connected" and s.state == "listening")
         assert heard(qtbot, window, keys, 60)
+        before = window.last_status.events_in
+        keys.control_change(0, 67, 127)  # the soft pedal: for playing softly, by default no cue
+        keys.control_change(0, 67, 0)
+        wait_status(qtbot, window, lambda s: s.events_in >= before + 2)
+        assert window.last_status.state == "listening"
+        window.bridge.set_answer_cc(67)  # Preferences: "Answer now with" the soft pedal
         keys.control_change(0, 67, 127)  # the soft pedal down
         wait_status(qtbot, window, lambda s: s.state == "answering", timeout=2000)
         keys.control_change(0, 67, 0)

@@ -18,6 +18,7 @@ from perfjam.gui import keyboard as kb  # noqa: E402
 from perfjam.gui.pianoroll import PianoRollWidget  # noqa: E402
 from perfjam.gui.qwerty import QwertyPiano  # noqa: E402
 from perfjam.gui.settings import Settings  # noqa: E402
+from perfjam.sampling import DEFAULT_TEMPERATURE  # noqa: E402
 
 
 class FakeClock:
@@ -143,7 +144,7 @@ def test_roll_active_notes_and_sounding(qtbot):
 def test_settings_round_trip(tmp_path):
     path = tmp_path / "perfjam.ini"
     s = Settings(path)
-    assert (s.midi_input, s.model, s.temperature, s.mode) == (None, None, 1.0, "call")
+    assert (s.midi_input, s.model, s.temperature, s.mode) == (None, None, DEFAULT_TEMPERATURE, "call")
     s.midi_input, s.midi_output, s.midi_api = "Keystation 49", "FLUID", "jack"
     s.model, s.soundfont = "/models/x.onnx", "/sf/piano.sf2"
     s.temperature, s.mode = 1.37, "duet"
@@ -170,4 +171,4 @@ def test_settings_survive_garbage(tmp_path):
     path = tmp_path / "bad.ini"
     path.write_text("[play]\ntemperature=hot\nmode=karaoke\nresponse_gap_ms=-5\nkey=99\n")
     s = Settings(path)
-    assert (s.temperature, s.mode, s.response_gap_ms, s.key) == (1.0, "call", 100, 11)
+    assert (s.temperature, s.mode, s.response_gap_ms, s.key) == (DEFAULT_TEMPERATURE, "call", 100, 11)

@@ -18,6 +18,7 @@ from perfjam.controls import (
     LEGACY_CONTROL_SIZE,
     control_vector,
     no_control_vector,
+    request_vector,
     scale_histogram,
 )
 from perfjam.generation import default_primer, generate_events
@@ -136,8 +137,8 @@ def test_cli_writes_midi_wav_png_and_summary(tmp_path, models, data_dir, capsys)
         {"free": False, "no_control": False, "density": 2.0, "key": "D", "scale": "major"},
         {"free": False, "no_control": False, "density": 8.0, "key": "D", "scale": "major"}]
     assert conditioned["sets"][0]["control_vector"] == no_control_vector().tolist()
-    assert conditioned["sets"][1]["control_vector"] == pytest.approx(
-        control_vector(2.0, scale_histogram("D", "major")).tolist(), abs=1e-4)
+    assert conditioned["sets"][1]["control_vector"] == pytest.approx(  # asked as the app asks
+        request_vector(2.0, scale_histogram("D", "major")).tolist(), abs=1e-4)
     sweep = conditioned["density_sweep"]
     assert [(r["requested"], r["bin"]) for r in sweep] == [(2.0, [2.0, 4.0]), (16.0, [16.0, 32.0])]
     assert all(len(r["per_sample"]) == 1 and r["achieved"] >= 0 for r in sweep)
@@ -177,7 +178,7 @@ def test_free_play_of_a_model_without_the_flag_is_the_old_default():
     assert "free play" in label and vector.tolist() == control_vector(8.0, None, LEGACY_CONTROL_SIZE).tolist()
     sets = listen.sample_sets(CONTROL_SIZE, [4.0], "Eb", "minor")
     assert [s[1] for s in sets] == ["", "d4-"] and sets[0][3].tolist() == no_control_vector().tolist()
-    assert sets[1][3].tolist() == control_vector(4.0, scale_histogram("Eb", "minor")).tolist()
+    assert sets[1][3].tolist() == request_vector(4.0, scale_histogram("Eb", "minor")).tolist()
     assert listen.sample_sets(0, [4.0], "C", "chromatic") == [("default primer, no controls", "", None, None)]
 
 
