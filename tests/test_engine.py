@@ -89,6 +89,21 @@ def test_call_mode_listens_answers_after_the_gap_and_stops(jam_rig, engine_model
     assert len(jam_rig.notes()) == count
 
 
+def test_call_waits_while_the_pedal_holds_the_phrase(jam_rig, engine_models):
+    """Keys go up under the sustain pedal for longer than the gap (a Berceuse): the phrase still
+    sounds, so nothing answers until the pedal comes up; then the gap, then the answer."""
+    jam_rig.engine(engine_models["dense"], mode="call", gap_ms=300, response_length_s=1.0)
+    start = jam_rig.send(0xB0, 64, 127)  # pedal down
+    jam_rig.play([(60, 0.1, 0.0), (64, 0.1, 0.0)])
+    time.sleep(1.0)  # the keys are up, the pedal holds them: over three gaps of "silence"
+    jam_rig.play([(67, 0.1, 0.0)])
+    time.sleep(0.8)
+    assert ons(jam_rig.notes(since=start)) == [], "answered while the pedal held the phrase"
+    pedal_up = jam_rig.send(0xB0, 64, 0)
+    assert jam_rig.wait_for(lambda: ons(jam_rig.notes(since=pedal_up)), 4.0), "no answer after the pedal"
+    assert ons(jam_rig.notes(since=pedal_up))[0][0] - pedal_up >= 0.3, "the gap counts from the pedal up"
+
+
 def test_call_answer_stops_when_the_human_plays_again(jam_rig, engine_models):
     synth = jam_rig.synth()
     engine = jam_rig.engine(engine_models["dense"], synth=synth, mode="call", gap_ms=300,
